@@ -1,0 +1,149 @@
+"""One simulation's results as numpy columns (DESIGN section 9), no pandas.
+
+``collect`` reads the finished simulation and returns a ``Record``: five tables
+as dicts of equal-length numpy arrays (project, event, timeline, team and team
+timeline rows).  Policy and replication columns are added by the runner.
+Money stays float64 so that sums and the value identity stay exact; times not
+reached are NaN, never a made-up number.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..value import ValueTerms, present_value, value_delivered, value_ideal, value_timeline
+from .events import EVENT_NAMES
+from .state import STATUS_NAMES
+
+# Output status per internal code; a project that has not arrived has no row.
+STATUS_OUTPUT = ("waiting", "waiting", "active", "delivered", "rejected", "cancelled")
+OUTPUT_STATUSES = ("delivered", "active", "waiting", "rejected", "cancelled")
+
+
+@dataclass
+class Record:
+    projects: dict[str, np.ndarray]
+    events: dict[str, np.ndarray]
+    timeline: dict[str, np.ndarray]
+    teams: dict[str, np.ndarray]
+    team_timeline: dict[str, np.ndarray]
+
+
+def timeline_grid(horizon: float, step: float) -> np.ndarray:
+    """Time points 0, step, 2 step, ... below the horizon, and the horizon itself."""
+    count = math.floor(horizon / step + 1e-9)
+    grid = np.arange(count + 1, dtype=np.float64) * step
+    grid = grid[grid < horizon - 1e-9 * max(horizon, 1.0)]
+    return np.append(grid, horizon)
+
+
+def _terms(specs) -> ValueTerms:
+    columns = list(zip(*[(s.rate, s.lump, s.life, s.profile, s.closes, s.half_life, s.due, s.penalty, s.fine)
+                         for s in specs], strict=True)) if specs else [()] * 9
+    arrays = [np.asarray(c, dtype=np.float64) for c in columns]
+    return ValueTerms(
+        rate=arrays[0], lump=arrays[1], life=arrays[2], profile=arrays[3].astype(np.int8),
+        closes=arrays[4], half_life=arrays[5], due=arrays[6], penalty=arrays[7], fine=arrays[8],
+    )  # fmt: skip
+
+
+def collect(sim, timeline_step: float) -> Record:
+    """The record of a finished simulation, with the timeline every ``timeline_step`` time units."""
+    world = sim.world
+    horizon = sim.horizon
+    step = timeline_step
+    arrived = [p for p in sim.projects if p.status != 0]
+    index = np.fromiter((p.index for p in arrived), dtype=np.int64, count=len(arrived))
+    worlds = [world.projects[i] for i in index]
+
+    def column(attribute: str) -> np.ndarray:
+        return np.fromiter((getattr(p, attribute) for p in arrived), dtype=np.float64, count=len(arrived))
+
+    delivered = column("delivered_at")
+    ideal = np.fromiter((w.ideal_delivery for w in worlds), dtype=np.float64, count=len(worlds))
+    terms = _terms([w.value_actual for w in worlds])
+    v_delivered = value_delivered(terms, delivered, ideal, horizon)
+    v_ideal = value_ideal(terms, ideal, horizon)
+    cost = column("cost_pv")
+    npv = present_value(terms, delivered, ideal, horizon, sim.rho) - cost
+    npv_ideal = present_value(terms, ideal, ideal, horizon, sim.rho) - cost
+    arrival = column("arrival")
+    projects = {
+        "project": index,
+        "arrival": arrival,
+        "admitted": column("admitted_at"),
+        "started": column("started_at"),
+        "delivered": delivered,
+        "status": np.fromiter((OUTPUT_STATUSES.index(STATUS_OUTPUT[p.status]) for p in arrived),
+                              dtype=np.int8, count=len(arrived)),
+        "cycle_time": delivered - arrival,
+        "ideal_delivery": ideal,
+        "effort_estimate": np.fromiter((_remaining_estimate(w) for w in worlds), dtype=np.float64,
+                                       count=len(worlds)),
+        "effort_actual": np.fromiter((sum(w.remaining_actual(i) for i in range(len(w.stages)))
+                                      for w in worlds), dtype=np.float64, count=len(worlds)),
+        "value_delivered": v_delivered,
+        "value_ideal": v_ideal,
+        "value_delayed": v_ideal - v_delivered,
+        "npv": npv,
+        "npv_ideal": npv_ideal,
+    }  # fmt: skip
+
+    log = sim.log
+    if log:
+        times, proj, stage, team, event, units, reason = (list(c) for c in zip(*log, strict=True))
+    else:
+        times = proj = stage = team = event = units = reason = []
+    events = {
+        "time": np.asarray(times, dtype=np.float64),
+        "project": np.asarray(proj, dtype=np.int64),
+        "stage": np.asarray(stage, dtype=np.int32),
+        "team": np.asarray(team, dtype=np.int32),
+        "event": np.asarray(event, dtype=np.int8),
+        "units": np.asarray(units, dtype=np.int32),
+        "reason": np.asarray(reason, dtype=object),
+    }
+
+    grid = timeline_grid(horizon, step)
+    v, v_ideal_t = value_timeline(terms, delivered, ideal, horizon, grid)
+    timeline = {"time": grid, "value_delivered": v, "value_ideal": v_ideal_t, "value_delayed": v_ideal_t - v}
+    levels = np.asarray([(0.0, 0, 0, 0, 0, 0, 0, 0), *sim.levels], dtype=np.float64)
+    at = np.searchsorted(levels[:, 0], grid, side="right") - 1
+    for offset, name in enumerate(("wip", "in_system", "arrived", "admitted", "delivered", "cancelled",
+                                   "rejected"), start=1):  # fmt: skip
+        timeline[name] = levels[at, offset].astype(np.int32)
+
+    teams_out = {
+        "team": np.arange(len(sim.teams), dtype=np.int32),
+        "utilisation": np.array([t.busy_area / t.capacity_area if t.capacity_area > 0 else math.nan
+                                 for t in sim.teams]),
+        "productive": np.array([t.effort_area / t.capacity_area if t.capacity_area > 0 else math.nan
+                                for t in sim.teams]),
+        "mean_queue": np.array([t.queue_area / horizon for t in sim.teams]),
+        "max_queue": np.array([t.max_queue for t in sim.teams], dtype=np.int32),
+    }  # fmt: skip
+    team_rows = {"time": [], "team": [], "busy": [], "queue": []}
+    for t in sim.teams:
+        changes = np.asarray(t.timeline, dtype=np.float64)
+        at = np.searchsorted(changes[:, 0], grid, side="right") - 1
+        team_rows["time"].append(grid)
+        team_rows["team"].append(np.full(len(grid), t.index, dtype=np.int32))
+        team_rows["busy"].append(changes[at, 1].astype(np.int32))
+        team_rows["queue"].append(changes[at, 2].astype(np.int32))
+    team_timeline = {k: np.concatenate(v) if v else np.empty(0) for k, v in team_rows.items()}
+    return Record(projects, events, timeline, teams_out, team_timeline)
+
+
+def _remaining_estimate(world_project) -> float:
+    """Estimated effort still to work at arrival: ``max(estimate - done, 0.1 estimate)``, 0 when done."""
+    total = 0.0
+    for spec, estimate in zip(world_project.stages, world_project.effort_estimate, strict=True):
+        if not spec.done_fully:
+            total += max(estimate - spec.done_effort, 0.1 * estimate)
+    return total
+
+
+__all__ = ["EVENT_NAMES", "OUTPUT_STATUSES", "STATUS_NAMES", "Record", "collect", "timeline_grid"]

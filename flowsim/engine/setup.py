@@ -1,0 +1,147 @@
+"""What a simulation needs from the scenario, computed once per run.
+
+``SimulationSetup`` holds the scenario-level numbers the engine reads on every
+replication (capacities, cost rates, discount rate, planning bottleneck);
+``build_rules`` makes a policy's rules for one replication, with the rules'
+random streams keyed by policy name.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import NotImplementedFeature
+from ..policies.protocol import RuleContext
+from ..policies.registry import lookup
+from ..scenario.distributions import mean_of
+from ..scenario.model import Policy, Scenario
+from ..value import discount_rate_per_time
+from ..world import stream
+
+
+@dataclass(frozen=True)
+class SimulationSetup:
+    horizon: float
+    rho: float  # continuous discount rate per time unit
+    team_names: tuple[str, ...]
+    capacity: tuple[int, ...]  # at time 0
+    cost_rate: tuple[float, ...]  # money per capacity unit per time unit
+    capacity_changes: tuple[tuple[tuple[float, int], ...], ...]  # per team: (at, capacity)
+    bottleneck: str  # planning bottleneck: highest estimated demand per unit of capacity
+    time_unit: str
+    timeline_step: float
+
+
+@dataclass(frozen=True)
+class PolicyRules:
+    name: str
+    intake: Any
+    sequencing: Any
+    intervention: Any | None
+    preempt: bool
+    perfect_information: bool
+
+
+def make_setup(scenario: Scenario, timeline_step: float | None = None) -> SimulationSetup:
+    check_supported(scenario)
+    teams = scenario.teams
+    return SimulationSetup(
+        horizon=float(scenario.horizon),
+        rho=discount_rate_per_time(scenario.discount_rate, scenario.periods_per_year),
+        team_names=tuple(teams),
+        capacity=tuple(t.capacity for t in teams.values()),
+        cost_rate=tuple(float(t.cost_rate) for t in teams.values()),
+        capacity_changes=tuple(tuple((c.at, c.capacity) for c in t.capacity_changes) for t in teams.values()),
+        bottleneck=planning_bottleneck(scenario),
+        time_unit=scenario.time_unit,
+        timeline_step=float(timeline_step if timeline_step is not None else scenario.timeline_step),
+    )
+
+
+def check_supported(scenario: Scenario) -> None:
+    """Stop, naming the feature, on valid scenario features the engine cannot run yet."""
+    for name, team in scenario.teams.items():
+        if team.focus == "shared":
+            raise NotImplementedFeature(
+                f"{scenario.source}: teams.{name}.focus: shared (multitasking) is not simulated yet"
+            )
+    for name, policy in scenario.policies.items():
+        if policy.preempt:
+            raise NotImplementedFeature(
+                f"{scenario.source}: policies.{name}.preempt: true is not simulated yet"
+            )
+
+
+def estimated_demand(scenario: Scenario) -> dict[str, float]:
+    """Expected effort per team over the horizon, from estimates (explicit or mean):
+    listed projects' remaining work plus arrivals' rate x duration x template effort."""
+    demand = dict.fromkeys(scenario.teams, 0.0)
+    for project in scenario.projects:
+        if project.arrival >= scenario.horizon:
+            continue
+        for stage in project.stages:
+            if stage.done is True:
+                continue
+            estimate = stage.estimate if stage.estimate is not None else mean_of(stage.effort)
+            demand[stage.team] += max(estimate - float(stage.done), 0.1 * estimate)
+    for spec in scenario.arrivals:
+        end = min(spec.end if spec.end is not None else math.inf, scenario.horizon)
+        expected = spec.rate * max(end - spec.start, 0.0)
+        for stage in scenario.templates[spec.template].stages:
+            estimate = stage.estimate if stage.estimate is not None else mean_of(stage.effort)
+            demand[stage.team] += expected * estimate
+    return demand
+
+
+def mean_capacity(scenario: Scenario, team: str) -> float:
+    """Time-weighted capacity of a team over the horizon (units)."""
+    spec = scenario.teams[team]
+    horizon = float(scenario.horizon)
+    area, level, since = 0.0, spec.capacity, 0.0
+    for change in spec.capacity_changes:
+        area += level * (change.at - since)
+        level, since = change.capacity, change.at
+    area += level * (horizon - since)
+    return area / horizon
+
+
+def planning_bottleneck(scenario: Scenario) -> str:
+    """The team with the highest estimated demand over the horizon per unit of capacity
+    (ex ante; ties go to the team listed first)."""
+    demand = estimated_demand(scenario)
+
+    def load(team: str) -> float:
+        capacity = mean_capacity(scenario, team)
+        return demand[team] / capacity if capacity > 0 else math.inf
+
+    return max(scenario.teams, key=load)
+
+
+def build_rules(
+    scenario: Scenario, setup: SimulationSetup, name: str, policy: Policy, seed: int, replication: int
+) -> PolicyRules:
+    """Fresh rule objects for one (policy, replication): rules may keep state."""
+
+    def make(kind: str, ref):
+        info = lookup(kind, ref.rule)
+        params = info.params.model_validate(ref.params)
+        context = RuleContext(
+            policy=name,
+            horizon=setup.horizon,
+            time_unit=setup.time_unit,
+            capacity=dict(zip(setup.team_names, setup.capacity, strict=True)),
+            bottleneck=setup.bottleneck,
+            rng=stream(seed, replication, f"rule:{name}:{kind}"),
+        )
+        return info.factory(params, context)
+
+    return PolicyRules(
+        name=name,
+        intake=make("intake", policy.intake),
+        sequencing=make("sequencing", policy.sequencing),
+        intervention=make("intervention", policy.intervention) if policy.intervention else None,
+        preempt=policy.preempt,
+        perfect_information=policy.perfect_information,
+    )

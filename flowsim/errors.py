@@ -1,0 +1,436 @@
+"""Exceptions raised for bad input.  Every message names where the problem is.
+
+A problem reads ``FILE: path.to.key must be RULE, got VALUE`` (DESIGN section
+10).  Paths use dots for mapping keys and brackets for list positions, as in
+``projects[0].stages[1].effort.low``; values are shown the way they would be
+written in YAML flow style, so the user can find them in the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import types
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Union, get_args, get_origin
+
+from pydantic import Field
+from pydantic.fields import FieldInfo
+
+# Shown values longer than this are cut: a message must stay one readable line.
+_MAX_SHOWN = 100
+
+_SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+
+
+class FlowsimError(Exception):
+    """Base class of every error flowsim raises on purpose (CLI exit code 2)."""
+
+
+class Described(str):
+    """A value written as a description ("nothing", "a directory"), shown unquoted."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+NOTHING = Described("nothing")
+
+
+def show(value: object) -> str:
+    """``value`` as a user would write it in YAML flow style, cut to one short line."""
+    text = _show(value)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def _show(value: object) -> str:
+    if isinstance(value, Described):
+        return str(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        # YAML reads ``3`` as an int and pydantic turns it into 3.0: show what was written.
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, Mapping):
+        items = ", ".join(f"{_show_key(k)}: {_show(v)}" for k, v in value.items())
+        return "{" + items + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    if hasattr(value, "model_dump"):  # a pydantic model, e.g. a distribution
+        return _show(value.model_dump(by_alias=True, exclude_defaults=False))
+    if isinstance(value, (int, str)):
+        return repr(value)
+    return repr(value)
+
+
+def _show_key(key: object) -> str:
+    return key if isinstance(key, str) and _SIMPLE_KEY.match(key) else _show(key)
+
+
+def format_path(parts: Iterable[str | int]) -> str:
+    """``("projects", 0, "stages", 1, "effort")`` -> ``projects[0].stages[1].effort``."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int) and not isinstance(part, bool):
+            out += f"[{part}]"
+        elif isinstance(part, str) and _SIMPLE_KEY.match(part):
+            out += f".{part}" if out else part
+        else:
+            # A key with spaces or dots would make the path ambiguous: quote it.
+            out += f"[{part!r}]"
+    return out
+
+
+def listing(names: Iterable[object], *, limit: int = 12) -> str:
+    """``a, b, c``; a long list is cut so the message stays one line."""
+    names = [str(n) for n in names]
+    if not names:
+        return "none"
+    if len(names) > limit:
+        names = [*names[:limit], f"... ({len(names) - limit} more)"]
+    return ", ".join(names)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a scenario: ``FILE: path.to.key must be RULE, got VALUE``.
+
+    ``path`` is empty for problems with the file as a whole (missing, not YAML).
+    ``value`` is the value found; a ``Described`` value is shown as plain text.
+    """
+
+    source: str
+    path: str
+    rule: str
+    value: object
+
+    def __str__(self) -> str:
+        where = f"{self.source}: {self.path}" if self.path else self.source
+        return f"{where} must be {self.rule}, got {show(self.value)}"
+
+
+class ScenarioError(FlowsimError):
+    """A scenario that cannot be used; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class NotImplementedFeature(FlowsimError):
+    """A valid scenario feature the engine cannot simulate yet."""
+
+
+# --------------------------------------------------------------------------
+# pydantic validation errors -> problems
+#
+# pydantic reports where an error is with internal labels mixed into the
+# location (``float``, ``tagged-union[...]``, ``function-after[...]``, a
+# distribution's tag) and reports every branch of a union that failed.  Users
+# need one problem per mistake, located by the keys they wrote, so the
+# location is walked against the input data (labels are what the data does not
+# contain) and the branches of a union are collapsed to the branch the input
+# was evidently meant for.
+# --------------------------------------------------------------------------
+
+# Type names pydantic uses as location labels for union branches.
+_TYPE_LABELS = {"float", "int", "bool", "str", "bytes", "list", "dict", "tuple", "set", "none", "any"}
+_LABEL_PREFIXES = ("constrained-", "function-", "lax-", "json-", "tagged-", "nullable-", "literal-")
+
+# Errors saying the input has the wrong shape for a union branch (rather than
+# the right shape with a wrong detail): branches failing only this way were not
+# the branch the user meant.
+_SHAPE_ERRORS = {
+    "float_type", "float_parsing", "int_type", "int_parsing", "int_from_float", "bool_type",
+    "bool_parsing", "string_type", "model_type", "model_attributes_type", "dict_type", "list_type",
+    "tuple_type", "literal_error", "is_instance_of", "none_required",
+}  # fmt: skip
+
+_SHAPE_WORDS = {
+    "float": "a number",
+    "int": "a whole number",
+    "bool": "true/false",
+    "string": "text",
+    "model": "a mapping",
+    "dict": "a mapping",
+    "list": "a list",
+    "tuple": "a list",
+}
+
+
+def _is_label(part: object) -> bool:
+    if not isinstance(part, str):
+        return False
+    return (
+        part in _TYPE_LABELS
+        or part.startswith(_LABEL_PREFIXES)
+        or "[" in part
+        or (part[:1].isupper() and part.isidentifier())  # a model class name
+    )
+
+
+@dataclass
+class _Located:
+    error: dict
+    path: tuple  # keys and indices as the user wrote them
+    site: tuple | None  # path of the first union the location went through
+    branch: str | None  # which branch of that union
+
+
+def _locate(error: dict, data: object) -> _Located:
+    loc = error["loc"]
+    path: list = []
+    site = branch = None
+    current: object = data
+    i = 0
+    while i < len(loc):
+        part = loc[i]
+        in_mapping = isinstance(current, Mapping) and part in current
+        in_list = isinstance(current, (list, tuple)) and isinstance(part, int) and 0 <= part < len(current)
+        if in_mapping or in_list:
+            path.append(part)
+            current = current[part]
+        elif part == "[key]":
+            pass  # the mapping key itself is wrong; the path already ends at it
+        elif _is_label(part):
+            if site is None:
+                site, branch = tuple(path), part
+            if part.startswith("tagged-union[") and i + 1 < len(loc):
+                i += 1  # the next part is the tag, e.g. ``uniform``
+                if branch == part:
+                    branch = f"{part}/{loc[i]}"
+        else:
+            # A key the input lacks (a missing field), or input reshaped by a
+            # before-validator: keep the key, there is no data below it.
+            path.append(part)
+            current = None
+        i += 1
+    return _Located(error, tuple(path), site, branch)
+
+
+def _is_shape(item: _Located) -> bool:
+    kind = item.error["type"]
+    if item.path != item.site:
+        return False
+    if kind == "union_tag_not_found":
+        return not isinstance(item.error.get("input"), Mapping)
+    return kind in _SHAPE_ERRORS
+
+
+def _shape_word(item: _Located) -> str:
+    if (item.branch or "").startswith("tagged-union["):
+        return "a distribution {dist: NAME, ...}"
+    kind = item.error["type"]
+    if kind == "literal_error":
+        return "one of " + _expected(item.error)
+    return _SHAPE_WORDS.get(kind.split("_")[0], "valid")
+
+
+def _collapse(items: list[_Located]) -> list[_Located] | tuple[tuple, str, object]:
+    """Keep the errors of the branch the input was meant for, or describe the union."""
+    branches: dict[str, list[_Located]] = {}
+    for item in items:
+        branches.setdefault(item.branch or "", []).append(item)
+    meant = {b: errs for b, errs in branches.items() if not all(_is_shape(e) for e in errs)}
+    if meant:
+        return min(meant.values(), key=len)
+    words = list(dict.fromkeys(_shape_word(errs[0]) for errs in branches.values()))
+    rule = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+    return (items[0].site, rule, items[0].error.get("input"))
+
+
+def _expected(error: dict) -> str:
+    # pydantic writes "'week' or 'day'"; users read "week, day".
+    expected = (error.get("ctx") or {}).get("expected", "")
+    names = re.findall(r"'([^']*)'", expected)
+    return listing(names) if names else expected
+
+
+def validation_problems(
+    error: Exception, data: object, *, source: str, model: type | None = None,
+    prefix: tuple = (), noun: str = "key",
+) -> list[Problem]:  # fmt: skip
+    """Translate a pydantic ``ValidationError`` into problems, one per mistake.
+
+    ``data`` is the input that was validated (to name locations by the keys the
+    user wrote), ``model`` the model it was validated against (to list allowed
+    keys), ``prefix`` the path of ``data`` within the scenario file, and
+    ``noun`` what a mapping key is called in messages ("key", "parameter").
+    """
+    located = [_locate(e, data) for e in error.errors(include_url=False)]
+    found: list[tuple[tuple, str, object]] = []
+    sites: dict[tuple, list[_Located]] = {}
+    for item in located:
+        if item.site is None:
+            found.append(_describe(item, model, noun))
+        else:
+            sites.setdefault(item.site, []).append(item)
+    for items in sites.values():
+        kept = _collapse(items)
+        if isinstance(kept, tuple):
+            found.append(kept)
+        else:
+            found.extend(_describe(item, model, noun) for item in kept)
+    problems = [Problem(source, format_path(prefix + path), rule, value) for path, rule, value in found]
+    return list(dict.fromkeys(problems))
+
+
+def _describe(item: _Located, model: type | None, noun: str) -> tuple[tuple, str, object]:
+    error, path = item.error, item.path
+    kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
+    bound = next((ctx[k] for k in ("gt", "ge", "lt", "le") if k in ctx), None)
+    number = "a whole number" if isinstance(bound, int) and not isinstance(bound, bool) else "a number"
+    if kind == "missing":
+        return path, "given", NOTHING
+    if kind == "extra_forbidden":
+        return path, _known_key(path[-1] if path else "", model, error["loc"][:-1], noun), path[-1]
+    if error["loc"] and error["loc"][-1] == "[key]":
+        return path, f"a name written as text (quote it: '{value}')", value
+    if kind == "union_tag_invalid":
+        tags = re.findall(r"'([^']*)'", ctx.get("expected_tags", ""))
+        return (*path, _discriminator(ctx)), f"one of {listing(tags)}", ctx.get("tag")
+    if kind == "union_tag_not_found":
+        tags = _tags(model, error["loc"])
+        return (*path, _discriminator(ctx)), "given" + (f" (one of {listing(tags)})" if tags else ""), NOTHING
+    rules = {
+        "greater_than": f"{number} above {show(bound)}",
+        "greater_than_equal": f"{number} of at least {show(bound)}",
+        "less_than": f"{number} below {show(bound)}",
+        "less_than_equal": f"{number} of at most {show(bound)}",
+        "finite_number": "a finite number",
+        "literal_error": "one of " + _expected(error),
+        "too_short": _length(ctx, "at least", "min_length"),
+        "too_long": _length(ctx, "at most", "max_length"),
+    }
+    if kind in rules:
+        return path, rules[kind], value
+    if kind in _SHAPE_ERRORS:
+        return path, _SHAPE_WORDS.get(kind.split("_")[0], "valid"), value
+    message = error["msg"]
+    for lead in ("Value error, ", "Assertion failed, ", "Input should be "):
+        if message.startswith(lead):
+            return path, message[len(lead) :], value
+    return path, f"valid ({message})", value
+
+
+def _length(ctx: dict, word: str, key: str) -> str:
+    count = ctx.get(key)
+    if ctx.get("field_type") == "Dictionary":
+        return f"a mapping with {word} {count} {'entry' if count == 1 else 'entries'}"
+    return f"a list of {word} {count} {'item' if count == 1 else 'items'}"
+
+
+def _discriminator(ctx: dict) -> str:
+    return str(ctx.get("discriminator", "dist")).strip("'\"")
+
+
+def _known_key(key: object, model: type | None, loc: tuple, noun: str) -> str:
+    where = _model_in(_type_at(model, loc)) if model is not None else None
+    if where is None:
+        return f"a known {noun}"
+    allowed = [f.alias or name for name, f in where.model_fields.items()]
+    rule = f"a known {noun} (allowed: {listing(allowed, limit=30)})"
+    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+    return rule[:-1] + f"; did you mean {close[0]!r}?)" if close else rule
+
+
+# The walk below follows a pydantic location through the model's type
+# annotations, to find the model at that location (for its allowed keys) or a
+# tagged union (for its tags).
+
+
+def _unwrap(tp: object) -> tuple[object, str | None]:
+    discriminator = None
+    while get_origin(tp) is Annotated:
+        tp, *meta = get_args(tp)
+        for m in meta:
+            if isinstance(m, FieldInfo) and isinstance(m.discriminator, str):
+                discriminator = m.discriminator
+    return tp, discriminator
+
+
+def _union_args(tp: object) -> list | None:
+    if get_origin(tp) in (Union, types.UnionType):
+        return [a for a in get_args(tp) if a is not type(None)]
+    return None
+
+
+def _is_model(tp: object) -> bool:
+    return isinstance(tp, type) and hasattr(tp, "model_fields")
+
+
+def _tag_of(model: object, discriminator: str) -> object:
+    field = model.model_fields.get(discriminator) if _is_model(model) else None
+    args = get_args(field.annotation) if field is not None else ()
+    return args[0] if args else None
+
+
+def _type_at(root: object, loc: tuple) -> object:
+    tp, i = root, 0
+    while i < len(loc):
+        tp, discriminator = _unwrap(tp)
+        args = _union_args(tp)
+        if args is not None:
+            if discriminator is not None:
+                tp = next((a for a in args if _tag_of(a, discriminator) == loc[i]), None)
+                i += 1
+            elif len(args) == 1:
+                tp = args[0]
+            else:
+                label = str(loc[i])
+                i += 1
+                if label.startswith("tagged-union["):
+                    tp = next((a for a in args if _unwrap(a)[1] is not None), None)
+                else:
+                    tp = next((a for a in args if _is_model(a) and a.__name__ in label), None)
+            if tp is None:
+                return None
+            continue
+        part = loc[i]
+        i += 1
+        if _is_model(tp):
+            field = next((f for n, f in tp.model_fields.items() if part in (n, f.alias)), None)
+            if field is None:
+                return None
+            tp = field.annotation
+            if isinstance(field.discriminator, str):
+                tp = Annotated[tp, Field(discriminator=field.discriminator)]
+            continue
+        origin, args = get_origin(tp), get_args(tp)
+        if origin in (list, set, frozenset) and args:
+            tp = args[0]
+        elif origin is tuple and args:
+            tp = args[part] if isinstance(part, int) and part < len(args) and args[-1] is not ... else args[0]
+        elif origin is dict and len(args) == 2:
+            tp = args[0] if part == "[key]" else args[1]
+        else:
+            return None
+    return tp
+
+
+def _model_in(tp: object) -> type | None:
+    tp, _ = _unwrap(tp)
+    args = _union_args(tp)
+    if args is not None and len(args) == 1:
+        tp, _ = _unwrap(args[0])
+    return tp if _is_model(tp) else None
+
+
+def _tags(model: type | None, loc: tuple) -> list:
+    if model is None:
+        return []
+    tp, discriminator = _unwrap(_type_at(model, loc))
+    args = _union_args(tp) or []
+    return [_tag_of(a, discriminator) for a in args] if discriminator else []

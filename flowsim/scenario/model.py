@@ -1,0 +1,229 @@
+"""The scenario file as validated pydantic models (DESIGN sections 2-7 and 11).
+
+Every model forbids unknown keys, so a typo is an error, never silently ignored.
+Field validators here check one value at a time; checks that span the scenario
+(a stage naming a missing team, dependency cycles, ...) live in ``checks.py``.
+All durations and dates are in the scenario's ``time_unit``; money is in the
+scenario's currency, whatever it is.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from .distributions import Quantity
+
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RuleRef(Strict):
+    """A rule named in a policy: ``name`` or ``{rule: name, ...parameters}``.
+
+    Parameters are checked against the rule's own parameter model by the
+    registry (``flowsim.policies``), after the whole file has parsed.
+    """
+
+    rule: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name_or_mapping(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"rule": data, "params": {}}
+        if isinstance(data, dict) and "params" not in data:
+            if "rule" not in data:
+                raise ValueError("a rule is written as its name or as {rule: NAME, ...}")
+            params = {k: v for k, v in data.items() if k != "rule"}
+            return {"rule": data["rule"], "params": params}
+        return data
+
+
+class CapacityChange(Strict):
+    at: Positive
+    capacity: Annotated[int, Field(ge=0)]
+
+
+class Switching(Strict):
+    """A multitasking curve: a named table, ``flat`` with a ``loss``, or a user table."""
+
+    rule: Literal["none", "weinberg", "wheelwright_clark", "flat", "table"]
+    loss: Annotated[float, Field(ge=0, lt=1)] | None = None
+    table: list[tuple[Positive, NonNegative]] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_short_form(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"rule": data}
+        if isinstance(data, list):
+            return {"rule": "table", "table": data}
+        return data
+
+    @model_validator(mode="after")
+    def _parameters_match_rule(self):
+        if self.rule == "flat" and self.loss is None:
+            raise ValueError("switching 'flat' needs a loss, e.g. {rule: flat, loss: 0.17}")
+        if self.rule != "flat" and self.loss is not None:
+            raise ValueError(f"loss applies only to switching 'flat', got rule '{self.rule}'")
+        if self.rule == "table":
+            points = [k for k, _ in self.table or []]
+            if not points or points != sorted(points) or len(set(points)) != len(points):
+                raise ValueError("a switching table is [[tasks, fraction], ...] with increasing tasks")
+        return self
+
+
+class Team(Strict):
+    capacity: Annotated[int, Field(ge=1)]
+    cost_rate: NonNegative = 0.0
+    capacity_changes: list[CapacityChange] = Field(default_factory=list)
+    focus: Literal["single", "shared"] = "single"
+    switching: Switching | None = None
+    loss: Annotated[float, Field(ge=0, lt=1)] | None = None
+
+    @model_validator(mode="after")
+    def _switching_needs_shared_focus(self):
+        if self.switching is not None and self.focus != "shared":
+            raise ValueError("switching applies only to focus: shared")
+        if self.loss is not None:
+            if self.switching is None or self.switching.rule != "flat":
+                raise ValueError("loss applies only with switching: flat")
+        return self
+
+    def switching_curve(self) -> Switching:
+        """The effective curve: ``none`` unless set; a team-level ``loss`` feeds ``flat``."""
+        if self.switching is None:
+            return Switching(rule="none")
+        if self.switching.rule == "flat" and self.switching.loss is None:
+            return Switching(rule="flat", loss=self.loss)
+        return self.switching
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_with_team_loss(cls, data: Any) -> Any:
+        # ``switching: flat`` beside a team-level ``loss: 0.17`` is the short form
+        # of ``switching: {rule: flat, loss: 0.17}``.
+        if isinstance(data, dict) and data.get("switching") == "flat" and "loss" in data:
+            data = dict(data)
+            data["switching"] = {"rule": "flat", "loss": data.pop("loss")}
+        return data
+
+
+class Stage(Strict):
+    name: str | None = None
+    team: str
+    effort: Quantity
+    estimate: Positive | None = None
+    crew: Annotated[int, Field(ge=1)] = 1
+    after: list[str] | None = None
+    done: bool | NonNegative = False
+
+
+class Value(Strict):
+    """A business case: a benefit stream from delivery (DESIGN section 5)."""
+
+    rate: Quantity = 0.0
+    estimate: NonNegative | None = None
+    life: Positive | None = None
+    lump: Quantity = 0.0
+    profile: Literal["standard", "window", "decay", "deadline"] = "standard"
+    closes: NonNegative | None = None
+    closes_in: NonNegative | None = None
+    half_life: Positive | None = None
+    due: NonNegative | None = None
+    due_in: NonNegative | None = None
+    penalty: Annotated[float, Field(ge=0, le=1)] | None = None
+    fine: NonNegative | None = None
+
+
+class _ProjectBody(Strict):
+    name: str | None = None
+    value: Value = Field(default_factory=Value)
+    stages: list[Stage] = Field(min_length=1)
+    promised: NonNegative | None = None
+    business_value: NonNegative | None = None
+    time_criticality: NonNegative | None = None
+    risk_reduction: NonNegative | None = None
+    job_size: Positive | None = None
+
+
+class Project(_ProjectBody):
+    id: str
+    arrival: NonNegative = 0.0
+    depends_on: list[str] = Field(default_factory=list)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        # YAML reads ``id: 42`` as an integer; an id is a label, so accept it as text.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class Template(_ProjectBody):
+    """A project without id, arrival and dependencies, from which arrivals are drawn."""
+
+
+class ArrivalStream(Strict):
+    template: str
+    rate: Positive
+    start: NonNegative = 0.0
+    end: NonNegative | None = None
+    name: str | None = None
+
+    @property
+    def stream_name(self) -> str:
+        return self.name if self.name is not None else self.template
+
+
+class Policy(Strict):
+    intake: RuleRef = Field(default_factory=lambda: RuleRef(rule="admit_all"))
+    sequencing: RuleRef = Field(default_factory=lambda: RuleRef(rule="fifo"))
+    intervention: RuleRef | None = None
+    preempt: bool = False
+    perfect_information: bool = False
+
+
+def _default_policies() -> dict[str, Policy]:
+    return {"baseline": Policy()}
+
+
+class Scenario(Strict):
+    name: str = "unnamed scenario"
+    description: str | None = None
+    time_unit: Literal["week", "day"] = "week"
+    horizon: Positive
+    discount_rate: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    estimation_error: NonNegative = 0.0
+    seed: Annotated[int, Field(ge=0)] = 0
+    timeline_step: Positive = 1.0
+    teams: dict[str, Team] = Field(min_length=1)
+    projects: list[Project] = Field(default_factory=list)
+    templates: dict[str, Template] = Field(default_factory=dict)
+    arrivals: list[ArrivalStream] = Field(default_factory=list)
+    policies: dict[str, Policy] = Field(default_factory=_default_policies, min_length=1)
+
+    # Where the scenario was read from, for messages; not a key of the file.
+    _source: str = PrivateAttr(default="<scenario>")
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    @property
+    def periods_per_year(self) -> int:
+        return 52 if self.time_unit == "week" else 365
+
+    @property
+    def baseline(self) -> str:
+        return next(iter(self.policies))
+
+
+ScenarioLike = Union[Scenario, str]

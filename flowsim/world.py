@@ -1,0 +1,317 @@
+"""World sampling: everything random about one replication, drawn up front.
+
+A replication's world (arrival times, realised efforts and values, estimation
+noise) is a pure function of ``(scenario, seed, replication)``.  Each named
+stream gets its own generator from the SeedSequence tree
+``seed -> replication -> stable_hash(stream name)``, so adding a project or an
+arrival stream leaves every other draw unchanged, and every policy meets the
+same world (common random numbers).  Nothing here touches global random state.
+
+Stream names: ``project:<id>`` for a listed project; ``arrivals:<name>`` for an
+arrival stream's times and ``arrivals:<name>:projects`` for the projects it
+brings; ``rule:<policy>:<kind>`` for a rule that needs randomness.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .scenario.distributions import mean_of, sample_of
+from .scenario.model import Project, Scenario, Template
+from .value import PROFILE_CODES
+
+
+def stable_hash(name: str) -> int:
+    """A 64-bit hash of a stream name that is the same in every process and run.
+
+    Python's ``hash()`` is salted per process, so it would break reproducibility
+    across workers.
+    """
+    return int.from_bytes(hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def stream(seed: int, replication: int, name: str) -> np.random.Generator:
+    """The generator of the named stream of one replication."""
+    sequence = np.random.SeedSequence(seed, spawn_key=(replication, stable_hash(name)))
+    return np.random.Generator(np.random.PCG64(sequence))
+
+
+@dataclass(frozen=True, slots=True)
+class StageSpec:
+    """A stage's structure: the same in every world."""
+
+    index: int
+    name: str
+    team: int  # index into World.team_names
+    crew: int
+    preds: tuple[int, ...]  # indices of stages that must finish first
+    done_fully: bool  # ``done: true``: finished before time 0
+    done_effort: float  # effort already worked at time 0 (capacity-unit x time units)
+
+
+@dataclass(frozen=True, slots=True)
+class ValueSpec:
+    """Business-case terms of one project; money per time unit for ``rate``."""
+
+    rate: float
+    lump: float
+    life: float  # math.inf: without end
+    profile: int  # flowsim.value profile code
+    closes: float  # absolute time; math.inf when not a window
+    half_life: float
+    due: float
+    penalty: float
+    fine: float
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectWorld:
+    """One project as a replication realises it, and as decision-makers see it.
+
+    ``*_actual`` is the realised world, hidden from policies; ``*_estimate`` is
+    what policies see (the realised values when a policy has perfect information).
+    Efforts are the total of each stage, in capacity-unit x time units.
+    """
+
+    index: int  # order in the file, then in arrival
+    id: str
+    name: str
+    template: str | None
+    arrival: float
+    depends_on: tuple[int, ...]
+    promised: float  # math.nan when not given
+    stages: tuple[StageSpec, ...]
+    effort_actual: tuple[float, ...]
+    effort_estimate: tuple[float, ...]
+    value_actual: ValueSpec
+    value_estimate: ValueSpec
+    wsjf: tuple[float, float, float, float] | None  # business_value, time_criticality, risk_reduction, job_size
+    in_flight: bool  # some stage has ``done``: admitted at time 0
+    ideal_delivery: float  # with no contention, from realised efforts
+
+    def remaining_actual(self, stage: int) -> float:
+        """Realised effort still to work on a stage at time 0."""
+        spec = self.stages[stage]
+        if spec.done_fully:
+            return 0.0
+        return max(self.effort_actual[stage] - spec.done_effort, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    seed: int
+    replication: int
+    horizon: float
+    team_names: tuple[str, ...]
+    projects: tuple[ProjectWorld, ...]
+
+
+def _value_spec(value, rate: float, lump: float, arrival: float) -> ValueSpec:
+    def absolute(at, relative):
+        if at is not None:
+            return float(at)
+        return arrival + float(relative) if relative is not None else math.inf
+
+    return ValueSpec(
+        rate=rate,
+        lump=lump,
+        life=float(value.life) if value.life is not None else math.inf,
+        profile=PROFILE_CODES[value.profile],
+        closes=absolute(value.closes, value.closes_in),
+        half_life=float(value.half_life) if value.half_life is not None else math.inf,
+        due=absolute(value.due, value.due_in),
+        penalty=float(value.penalty or 0.0),
+        fine=float(value.fine or 0.0),
+    )
+
+
+class _Builder:
+    """Draws the projects of one replication from their streams."""
+
+    def __init__(self, scenario: Scenario, seed: int, replication: int):
+        self.scenario = scenario
+        self.seed = seed
+        self.replication = replication
+        self.team_index = {name: i for i, name in enumerate(scenario.teams)}
+        self.sigma = scenario.estimation_error
+
+    def project(
+        self,
+        body: Project | Template,
+        rng: np.random.Generator,
+        *,
+        index: int,
+        id: str,
+        template: str | None,
+        arrival: float,
+        depends_on: tuple[int, ...] = (),
+        promised: float = math.nan,
+    ) -> ProjectWorld:
+        # Estimation noise first, always two draws, so a change elsewhere in the
+        # project never shifts it: one lognormal factor for effort, one for value.
+        z_effort, z_value = rng.standard_normal(2)
+        effort_factor = math.exp(self.sigma * z_effort)
+        value_factor = math.exp(self.sigma * z_value)
+
+        value = body.value
+        rate = sample_of(value.rate, rng)
+        lump = sample_of(value.lump, rng)
+        names = [s.name if s.name is not None else s.team for s in body.stages]
+        position = {n: i for i, n in enumerate(names)}
+        stages, actual, estimate = [], [], []
+        for i, stage in enumerate(body.stages):
+            effort = sample_of(stage.effort, rng)
+            preds = ((i - 1,) if i > 0 else ()) if stage.after is None else tuple(position[n] for n in stage.after)
+            done = stage.done
+            stages.append(
+                StageSpec(
+                    index=i,
+                    name=names[i],
+                    team=self.team_index[stage.team],
+                    crew=stage.crew,
+                    preds=preds,
+                    done_fully=done is True,
+                    done_effort=0.0 if isinstance(done, bool) else float(done),
+                )
+            )
+            actual.append(effort)
+            estimate.append(
+                float(stage.estimate) if stage.estimate is not None else mean_of(stage.effort) * effort_factor
+            )
+        rate_estimate = float(value.estimate) if value.estimate is not None else mean_of(value.rate) * value_factor
+        lump_estimate = mean_of(value.lump) * value_factor
+        wsjf = None
+        if body.job_size is not None:
+            wsjf = (
+                float(body.business_value or 0.0),
+                float(body.time_criticality or 0.0),
+                float(body.risk_reduction or 0.0),
+                float(body.job_size),
+            )
+        return ProjectWorld(
+            index=index,
+            id=id,
+            name=body.name or id,
+            template=template,
+            arrival=arrival,
+            depends_on=depends_on,
+            promised=promised,
+            stages=tuple(stages),
+            effort_actual=tuple(actual),
+            effort_estimate=tuple(estimate),
+            value_actual=_value_spec(value, rate, lump, arrival),
+            value_estimate=_value_spec(value, rate_estimate, lump_estimate, arrival),
+            wsjf=wsjf,
+            in_flight=any(s.done_fully or s.done_effort > 0 for s in stages),
+            ideal_delivery=math.nan,  # filled once dependencies are known
+        )
+
+    def arrivals(self, first_index: int) -> list[ProjectWorld]:
+        """Projects from every arrival stream, in arrival order (ties: stream order)."""
+        scenario = self.scenario
+        drawn: list[tuple[float, int, int, str, Template, np.random.Generator]] = []
+        for order, spec in enumerate(scenario.arrivals):
+            name = spec.stream_name
+            times_rng = stream(self.seed, self.replication, f"arrivals:{name}")
+            content_rng = stream(self.seed, self.replication, f"arrivals:{name}:projects")
+            end = min(spec.end if spec.end is not None else math.inf, scenario.horizon)
+            t, sequence = spec.start, 0
+            template = scenario.templates[spec.template]
+            while True:
+                t += float(times_rng.exponential(1.0 / spec.rate))
+                if t >= end:
+                    break
+                sequence += 1
+                drawn.append((t, order, sequence, name, template, content_rng))
+        # Contents are drawn per stream in sequence order, so a stream's projects
+        # never depend on another stream's timing.
+        built: dict[tuple[int, int], ProjectWorld] = {}
+        for t, order, sequence, name, template, rng in drawn:
+            built[(order, sequence)] = self.project(
+                template,
+                rng,
+                index=-1,
+                id=f"{name}-{sequence}",
+                template=scenario.arrivals[order].template,
+                arrival=t,
+            )
+        drawn.sort(key=lambda row: (row[0], row[1], row[2]))
+        result = []
+        for offset, (_, order, sequence, *_rest) in enumerate(drawn):
+            world = built[(order, sequence)]
+            result.append(_replace(world, index=first_index + offset))
+        return result
+
+
+def _replace(project: ProjectWorld, **changes) -> ProjectWorld:
+    fields = {name: getattr(project, name) for name in ProjectWorld.__slots__}
+    fields.update(changes)
+    return ProjectWorld(**fields)
+
+
+def critical_path(project: ProjectWorld, efforts: tuple[float, ...], start: float) -> float:
+    """Finish time of a project started at ``start`` with no contention.
+
+    Each unfinished stage takes ``remaining effort / crew`` once its
+    predecessors finish; stages listed earlier never depend on later ones
+    after validation, except through ``after``, so a topological pass is used.
+    """
+    finish: dict[int, float] = {}
+
+    def finish_of(i: int) -> float:
+        if i not in finish:
+            spec = project.stages[i]
+            ready = max((finish_of(p) for p in spec.preds), default=start)
+            work = 0.0 if spec.done_fully else max(efforts[i] - spec.done_effort, 0.0)
+            finish[i] = ready + work / spec.crew
+        return finish[i]
+
+    return max(finish_of(i) for i in range(len(project.stages)))
+
+
+def sample_world(scenario: Scenario, seed: int, replication: int) -> World:
+    """The world of one replication: a pure function of its three arguments."""
+    builder = _Builder(scenario, seed, replication)
+    index_of = {p.id: i for i, p in enumerate(scenario.projects)}
+    listed = []
+    for i, project in enumerate(scenario.projects):
+        rng = stream(seed, replication, f"project:{project.id}")
+        listed.append(
+            builder.project(
+                project,
+                rng,
+                index=i,
+                id=project.id,
+                template=None,
+                arrival=float(project.arrival),
+                depends_on=tuple(index_of[d] for d in project.depends_on),
+                promised=float(project.promised) if project.promised is not None else math.nan,
+            )
+        )
+    projects = listed + builder.arrivals(len(listed))
+    return World(
+        seed=seed,
+        replication=replication,
+        horizon=float(scenario.horizon),
+        team_names=tuple(scenario.teams),
+        projects=tuple(_with_ideal_deliveries(projects)),
+    )
+
+
+def _with_ideal_deliveries(projects: list[ProjectWorld]) -> list[ProjectWorld]:
+    """Ideal delivery: the later of arrival and predecessors' ideal deliveries, plus
+    the project's own realised critical path at crew rates (DESIGN section 5)."""
+    ideal: dict[int, float] = {}
+
+    def ideal_of(i: int) -> float:
+        if i not in ideal:
+            project = projects[i]
+            start = max([project.arrival, *(ideal_of(d) for d in project.depends_on)])
+            ideal[i] = critical_path(project, project.effort_actual, start)
+        return ideal[i]
+
+    return [_replace(p, ideal_delivery=ideal_of(p.index)) for p in projects]
