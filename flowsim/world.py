@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .scenario.distributions import mean_of, sample_of
+from .scenario.distributions import Quantity, mean_of, sample_of
 from .scenario.model import Project, Scenario, Template
 from .value import PROFILE_CODES
 
@@ -132,12 +132,23 @@ def _value_spec(value, rate: float, lump: float, arrival: float) -> ValueSpec:
 class _Builder:
     """Draws the projects of one replication from their streams."""
 
-    def __init__(self, scenario: Scenario, seed: int, replication: int):
+    def __init__(self, scenario: Scenario, seed: int, replication: int, means: dict | None = None):
         self.scenario = scenario
+        # Means of distributions, by object identity: the same in every replication,
+        # and worth computing once (scipy builds a frozen distribution per call).
+        self.means: dict[int, float] = {} if means is None else means
         self.seed = seed
         self.replication = replication
         self.team_index = {name: i for i, name in enumerate(scenario.teams)}
         self.sigma = scenario.estimation_error
+
+    def mean(self, quantity: Quantity) -> float:
+        if isinstance(quantity, (int, float)):
+            return float(quantity)
+        key = id(quantity)
+        if key not in self.means:
+            self.means[key] = mean_of(quantity)
+        return self.means[key]
 
     def project(
         self,
@@ -180,7 +191,7 @@ class _Builder:
             )
             actual.append(effort)
             estimate.append(
-                float(stage.estimate) if stage.estimate is not None else mean_of(stage.effort) * effort_factor
+                float(stage.estimate) if stage.estimate is not None else self.mean(stage.effort) * effort_factor
             )
         rate_estimate = float(value.estimate) if value.estimate is not None else mean_of(value.rate) * value_factor
         lump_estimate = mean_of(value.lump) * value_factor
@@ -273,9 +284,13 @@ def critical_path(project: ProjectWorld, efforts: tuple[float, ...], start: floa
     return max(finish_of(i) for i in range(len(project.stages)))
 
 
-def sample_world(scenario: Scenario, seed: int, replication: int) -> World:
-    """The world of one replication: a pure function of its three arguments."""
-    builder = _Builder(scenario, seed, replication)
+def sample_world(scenario: Scenario, seed: int, replication: int, means: dict | None = None) -> World:
+    """The world of one replication: a pure function of its first three arguments.
+
+    ``means`` is an optional cache of distribution means shared between
+    replications of the same scenario object (a speed-up only).
+    """
+    builder = _Builder(scenario, seed, replication, means)
     index_of = {p.id: i for i, p in enumerate(scenario.projects)}
     listed = []
     for i, project in enumerate(scenario.projects):

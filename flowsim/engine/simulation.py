@@ -76,16 +76,21 @@ class Simulation:
         sequencing = rules.sequencing
         self._priority = sequencing.priority
 
+        def project_rank(project: ProjectState, now: float) -> float:
+            # A project's rank is asked for by each of its queued stages and at
+            # every look-up within an instant: compute it once per (time, version).
+            if project.rank_at == now and project.rank_version == project.version:
+                return project.rank
+            rank = _EXPEDITED if project.expedited else self._priority(project.view, now)
+            project.rank, project.rank_at, project.rank_version = rank, now, project.version
+            return rank
+
         def stage_rank(stage: StageState, now: float) -> float:
-            project = stage.project
-            return _EXPEDITED if project.expedited else self._priority(project.view, now)
+            return project_rank(stage.project, now)
 
         def stage_stable(stage: StageState) -> bool:
             project = stage.project
             return project.expedited or sequencing.is_stable(project.view)
-
-        def project_rank(project: ProjectState, now: float) -> float:
-            return _EXPEDITED if project.expedited else self._priority(project.view, now)
 
         def project_stable(project: ProjectState) -> bool:
             return project.expedited or sequencing.is_stable(project.view)
@@ -131,6 +136,7 @@ class Simulation:
             for stage in project.stages:
                 stage.waiting_preds = sum(1 for p in stage.preds if project.stages[p].status != FINISHED)
             project.topological = _topological(project.stages)
+            project.chain = all(s.preds == ((s.index - 1,) if s.index else ()) for s in project.stages)
             project.unfinished = sum(1 for s in project.stages if s.status != FINISHED)
             project.ideal_estimate = _estimated_ideal(pw, estimates)
             self.projects.append(project)
@@ -268,27 +274,35 @@ class Simulation:
         if not rule.start_pass(portfolio):
             return
         funnel = self.funnel
-        held = []
-        while funnel:
-            project = funnel.peek(now)
+        ordered: list | None = None  # built on the first HOLD: most passes stop at the top
+        position = 0
+        while True:
+            if ordered is None:
+                project = funnel.peek(now)
+            else:
+                project = ordered[position] if position < len(ordered) else None
+                position += 1
+            if project is None:
+                break
             decision = rule.decide(project.view, portfolio)
             action, reason = decision if isinstance(decision, tuple) else (decision, "")
             if action == ADMIT:
                 funnel.remove(project)
                 self._admit(project, now)
-            elif action == HOLD:
-                held.append((project, funnel.remove(project)))
             elif action == REJECT:
                 funnel.remove(project)
                 self._reject(project, reason or "rejected by intake rule", now)
             elif action == STOP:
                 break
+            elif action == HOLD:
+                if ordered is None:
+                    # Ranks depend on a project and the time only: one ordering serves the pass.
+                    ordered = funnel.ordered(now)
+                    position = ordered.index(project) + 1
             else:
                 raise FlowsimError(
                     f"intake rule {type(rule).__name__} must return admit, reject, hold or stop, got {action!r}"
                 )
-        for project, key in held:
-            funnel.push(project, key, now)
 
     def _dispatch(self, team: TeamState, now: float) -> None:
         queue = team.queue
@@ -468,6 +482,7 @@ class Simulation:
 
     def _refile(self, project: ProjectState, now: float) -> None:
         """Re-rank a project's queued stages (and funnel entry) after it changed."""
+        project.version += 1
         for stage in project.stages:
             if stage.status == QUEUED:
                 self.teams[stage.team].queue.refile(stage, now)

@@ -84,6 +84,7 @@ class ProjectState:
     __slots__ = (
         "admitted_at",
         "arrival",
+        "chain",
         "cost_pv",
         "delivered_at",
         "dependants",
@@ -96,6 +97,9 @@ class ProjectState:
         "name",
         "pending_deps",
         "promised",
+        "rank",
+        "rank_at",
+        "rank_version",
         "running",
         "stages",
         "started_at",
@@ -104,6 +108,7 @@ class ProjectState:
         "topological",
         "unfinished",
         "value",
+        "version",
         "view",
         "wsjf",
     )
@@ -123,6 +128,7 @@ class ProjectState:
         self.wsjf = wsjf
         self.stages: list[StageState] = []
         self.topological: list[StageState] = []
+        self.chain = False  # every stage follows the one before it: the critical path is a sum
         self.status = NOT_ARRIVED
         self.admitted_at = math.nan
         self.started_at = math.nan
@@ -134,10 +140,14 @@ class ProjectState:
         self.pending_deps = len(depends_on)
         self.cost_pv = 0.0  # discounted cost of capacity occupied so far (money)
         self.ideal_estimate = math.nan
+        self.version = 0  # bumped whenever progress or status changes a rank could depend on
+        self.rank, self.rank_at, self.rank_version = 0.0, math.nan, -1
         self.view = ProjectView(self, team_names, horizon)
 
     def remaining_critical_path(self, now: float) -> float:
         """Longest chain of estimated remaining durations (remaining / crew), time units."""
+        if self.chain:
+            return sum(s.remaining_estimate(now) / s.crew for s in self.stages if s.status != FINISHED)
         finish: dict[int, float] = {}
         longest = 0.0
         for stage in self.topological:

@@ -15,6 +15,9 @@ class AdmitAll(IntakeRule):
 class WipLimit(IntakeRule):
     """At most ``limit`` active projects."""
 
+    def start_pass(self, portfolio):
+        return portfolio.active_count < self.params.limit
+
     def decide(self, candidate, portfolio):
         return ADMIT if portfolio.active_count < self.params.limit else STOP
 

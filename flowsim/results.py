@@ -1,0 +1,184 @@
+"""Results as tidy pandas DataFrames, with summaries and paired comparisons.
+
+Tables (DESIGN section 9): ``projects``, ``events``, ``timeline``, ``teams``,
+``team_timeline``, plus ``replications``: one row of portfolio metrics per
+policy and replication, which summaries are computed from.  Money in the
+scenario's currency, times in its time unit.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from .stats import mean_ci
+from .store import RunStore
+from .tables import TABLES
+
+# Metrics of a replication and whether more is better (+1), worse (-1) or neither (0).
+DIRECTIONS = {
+    "value_delivered": +1,
+    "value_delayed": -1,
+    "npv": +1,
+    "npv_delay_cost": -1,
+    "throughput": +1,
+    "delivered": +1,
+    "cycle_time_mean": -1,
+    "cycle_time_p90": -1,
+    "cancelled": 0,
+    "rejected": 0,
+}
+
+
+class Results:
+    """The outcome of ``flowsim.run``: tidy tables and their summaries."""
+
+    def __init__(self, tables: dict[str, pa.Table] | None, manifest: dict, root: Path | None = None):
+        self._tables = dict(tables or {})
+        self._frames: dict[str, pd.DataFrame] = {}
+        self.manifest = manifest
+        self.root = root
+
+    @classmethod
+    def load(cls, root: str | Path) -> Results:
+        """Open a run folder written by ``flowsim run`` (only completed chunks are read)."""
+        store = RunStore(root)
+        manifest = store.read_manifest()
+        if manifest is None:
+            from .errors import FlowsimError
+
+            raise FlowsimError(f"{root}: must be a run folder with manifest.json, got none")
+        return cls(None, manifest, Path(root))
+
+    # ------------------------------------------------------------ the tables
+
+    def _frame(self, name: str) -> pd.DataFrame:
+        if name not in self._frames:
+            table = self._tables.get(name)
+            if table is None:
+                table = RunStore(self.root).read_table(name, self.manifest["completed_chunks"])
+            self._frames[name] = table.to_pandas()
+        return self._frames[name]
+
+    projects = property(lambda self: self._frame("projects"))
+    events = property(lambda self: self._frame("events"))
+    timeline = property(lambda self: self._frame("timeline"))
+    teams = property(lambda self: self._frame("teams"))
+    team_timeline = property(lambda self: self._frame("team_timeline"))
+    replications = property(lambda self: self._frame("replications"))
+
+    @property
+    def policies(self) -> list[str]:
+        return list(self.manifest["policies"])
+
+    @property
+    def baseline(self) -> str:
+        return self.policies[0]
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.manifest.get("partial"))
+
+    def _metric_columns(self) -> list[str]:
+        return [c for c in self.replications.columns if c not in ("policy", "replication")]
+
+    # ------------------------------------------------------------- summaries
+
+    def summary(self, level: float = 0.95) -> pd.DataFrame:
+        """Per policy and metric: mean, CI, P10/P50/P90 over replications; and the paired
+        difference from the baseline with its CI and the share of worlds where it did better."""
+        rows = []
+        by_policy = self._by_policy()
+        base = by_policy[self.baseline]
+        for policy in self.policies:
+            frame = by_policy[policy]
+            for metric in self._metric_columns():
+                values = frame[metric].to_numpy(dtype=float)
+                mean, low, high = mean_ci(values, level)
+                finite = values[~np.isnan(values)]
+                p10, p50, p90 = np.quantile(finite, [0.1, 0.5, 0.9]) if len(finite) else (math.nan,) * 3
+                diff = values - base[metric].to_numpy(dtype=float)
+                d_mean, d_low, d_high = mean_ci(diff, level)
+                direction = DIRECTIONS.get(metric, 0)
+                better = math.nan
+                if direction and policy != self.baseline:
+                    valid = diff[~np.isnan(diff)]
+                    better = float(np.mean(direction * valid > 0)) if len(valid) else math.nan
+                rows.append({
+                    "policy": policy, "metric": metric, "n": len(finite),
+                    "mean": mean, "ci_low": low, "ci_high": high, "p10": p10, "p50": p50, "p90": p90,
+                    "diff": d_mean if policy != self.baseline else math.nan,
+                    "diff_ci_low": d_low if policy != self.baseline else math.nan,
+                    "diff_ci_high": d_high if policy != self.baseline else math.nan,
+                    "better_share": better,
+                })  # fmt: skip
+        return pd.DataFrame(rows)
+
+    def compare(self, level: float = 0.95) -> pd.DataFrame:
+        """Each policy's paired difference from the baseline, per metric."""
+        table = self.summary(level)
+        table = table[table["policy"] != self.baseline]
+        return table[["policy", "metric", "n", "diff", "diff_ci_low", "diff_ci_high", "better_share"]].reset_index(
+            drop=True
+        )
+
+    def _by_policy(self) -> dict[str, pd.DataFrame]:
+        frame = self.replications
+        out = {}
+        for policy in self.policies:
+            rows = frame[frame["policy"] == policy].sort_values("replication")
+            out[policy] = rows.reset_index(drop=True)
+        return out
+
+    def project_summary(self) -> pd.DataFrame:
+        """Per policy and listed project: P50/P85 delivery (NaN when that quantile is not
+        delivered within the horizon), probability of delivery by the horizon and by
+        ``promised``, mean value delayed.  Projects from arrival streams differ between
+        replications and are left out."""
+        projects = self.projects
+        listed = projects[projects["template"].isna()]
+        promised = self._promised()
+        rows = []
+        for (policy, project), group in listed.groupby(["policy", "project"], observed=True, sort=False):
+            delivered = group["delivered"].to_numpy(dtype=float)
+            filled = np.where(np.isnan(delivered), np.inf, delivered)
+            p50, p85 = np.quantile(filled, [0.5, 0.85], method="inverted_cdf")
+            due = promised.get(project, math.nan)
+            rows.append({
+                "policy": policy, "project": project,
+                "p50_delivery": p50 if math.isfinite(p50) else math.nan,
+                "p85_delivery": p85 if math.isfinite(p85) else math.nan,
+                "p_delivered": float(np.mean(~np.isnan(delivered))),
+                "promised": due,
+                "p_on_promise": float(np.mean(filled <= due)) if math.isfinite(due) else math.nan,
+                "value_delayed": float(group["value_delayed"].mean()),
+            })  # fmt: skip
+        return pd.DataFrame(rows)
+
+    def _promised(self) -> dict[str, float]:
+        scenario = self.manifest.get("scenario", {})
+        return {p["id"]: p["promised"] for p in scenario.get("projects", []) if p.get("promised") is not None}
+
+    def verdicts(self, metric: str = "value_delivered") -> list[str]:
+        """One sentence per policy against the baseline, in money."""
+        from .format import verdict
+
+        table = self.compare()
+        out = []
+        horizon = self.manifest["scenario"]["horizon"]
+        unit = self.manifest["scenario"]["time_unit"]
+        for row in table[table["metric"] == metric].itertuples():
+            out.append(verdict(row, self.baseline, horizon, unit))
+        return out
+
+    def write_summaries(self, root: str | Path) -> None:
+        root = Path(root)
+        self.summary().to_csv(root / "summary.csv", index=False)
+        self.project_summary().to_csv(root / "project_summary.csv", index=False)
+
+
+__all__ = ["DIRECTIONS", "TABLES", "Results"]

@@ -1,0 +1,157 @@
+"""Engine records to Arrow tables with the columns of DESIGN section 9.
+
+Categorical columns (policy, status, event, team, template) are Arrow
+dictionaries whose dictionary is taken from the scenario, never from the rows,
+so chunks written by different workers always agree and pandas reads them as
+categoricals with the same categories.  Money and times are float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from .engine.events import EVENT_NAMES
+from .engine.record import OUTPUT_STATUSES, Record
+from .scenario.model import Scenario
+from .world import World
+
+TABLES = ("projects", "events", "timeline", "teams", "team_timeline", "replications")
+
+
+@dataclass(frozen=True)
+class Categories:
+    policies: tuple[str, ...]
+    teams: tuple[str, ...]
+    templates: tuple[str, ...]
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> Categories:
+        return cls(tuple(scenario.policies), tuple(scenario.teams), tuple(scenario.templates))
+
+
+def _categorical(codes: np.ndarray, names: tuple[str, ...], index_type=pa.int16()) -> pa.DictionaryArray:
+    """Codes into ``names``; code -1 is a missing value."""
+    codes = np.asarray(codes)
+    mask = codes < 0
+    indices = pa.array(np.where(mask, 0, codes).astype(np.int16), type=index_type, mask=mask)
+    return pa.DictionaryArray.from_arrays(indices, pa.array(list(names), type=pa.string()))
+
+
+def _constant(code: int, n: int, names: tuple[str, ...]) -> pa.DictionaryArray:
+    return _categorical(np.full(n, code, dtype=np.int16), names)
+
+
+def _key(policy_code: int, replication: int, n: int, categories: Categories) -> dict[str, pa.Array]:
+    return {
+        "policy": _constant(policy_code, n, categories.policies),
+        "replication": pa.array(np.full(n, replication, dtype=np.int32)),
+    }
+
+
+def record_tables(
+    record: Record, world: World, policy_code: int, categories: Categories
+) -> dict[str, pa.Table]:
+    """The five output tables of one (policy, replication), plus its metric row."""
+    replication = world.replication
+    rows = record.projects
+    n = len(rows["project"])
+    ids = [world.projects[i].id for i in rows["project"]]
+    template_codes = np.array(
+        [categories.templates.index(t) if t is not None else -1
+         for t in (world.projects[i].template for i in rows["project"])],
+        dtype=np.int16,
+    )  # fmt: skip
+    projects = {
+        **_key(policy_code, replication, n, categories),
+        "project": pa.array(ids, type=pa.string()),
+        "template": _categorical(template_codes, categories.templates),
+    }
+    for name, values in rows.items():
+        if name == "project":
+            continue
+        if name == "status":
+            projects[name] = _categorical(values, OUTPUT_STATUSES)
+        else:
+            projects[name] = pa.array(values)
+
+    events = record.events
+    m = len(events["time"])
+    event_ids = [world.projects[i].id for i in events["project"]]
+    stage_names = [
+        world.projects[p].stages[s].name if s >= 0 else None
+        for p, s in zip(events["project"], events["stage"], strict=True)
+    ]
+    event_table = {
+        **_key(policy_code, replication, m, categories),
+        "time": pa.array(events["time"]),
+        "project": pa.array(event_ids, type=pa.string()),
+        "stage": pa.array(stage_names, type=pa.string()),
+        "team": _categorical(events["team"], categories.teams),
+        "event": _categorical(events["event"], EVENT_NAMES),
+        "units": pa.array(events["units"]),
+        "reason": pa.array([r or None for r in events["reason"]], type=pa.string()),
+    }
+
+    timeline = record.timeline
+    k = len(timeline["time"])
+    timeline_table = {**_key(policy_code, replication, k, categories)}
+    timeline_table.update({name: pa.array(values) for name, values in timeline.items()})
+
+    teams = record.teams
+    t = len(teams["team"])
+    teams_table = {
+        **_key(policy_code, replication, t, categories),
+        "team": _categorical(teams["team"], categories.teams),
+    }
+    teams_table.update({name: pa.array(v) for name, v in teams.items() if name != "team"})
+
+    tt = record.team_timeline
+    q = len(tt["time"])
+    team_timeline = {
+        **_key(policy_code, replication, q, categories),
+        "time": pa.array(tt["time"]),
+        "team": _categorical(tt["team"], categories.teams),
+        "busy": pa.array(tt["busy"]),
+        "queue": pa.array(tt["queue"]),
+    }
+    return {
+        "projects": pa.table(projects),
+        "events": pa.table(event_table),
+        "timeline": pa.table(timeline_table),
+        "teams": pa.table(teams_table),
+        "team_timeline": pa.table(team_timeline),
+        "replications": pa.table(replication_metrics(record, world, policy_code, categories)),
+    }
+
+
+def replication_metrics(record: Record, world: World, policy_code: int, categories: Categories) -> dict:
+    """One row of portfolio metrics for a (policy, replication): what summaries are made of.
+
+    Money over the horizon; cycle times in time units over projects delivered
+    within the horizon; throughput in deliveries per time unit.
+    """
+    rows = record.projects
+    delivered = rows["status"] == OUTPUT_STATUSES.index("delivered")
+    cycle = rows["cycle_time"][delivered]
+    metrics = {
+        "value_delivered": rows["value_delivered"].sum(),
+        "value_ideal": rows["value_ideal"].sum(),
+        "value_delayed": rows["value_delayed"].sum(),
+        "npv": rows["npv"].sum(),
+        "npv_ideal": rows["npv_ideal"].sum(),
+        "npv_delay_cost": (rows["npv_ideal"] - rows["npv"]).sum(),
+        "delivered": float(delivered.sum()),
+        "throughput": float(delivered.sum()) / world.horizon,
+        "cycle_time_mean": float(cycle.mean()) if len(cycle) else np.nan,
+        "cycle_time_p90": float(np.quantile(cycle, 0.9)) if len(cycle) else np.nan,
+        "cancelled": float((rows["status"] == OUTPUT_STATUSES.index("cancelled")).sum()),
+        "rejected": float((rows["status"] == OUTPUT_STATUSES.index("rejected")).sum()),
+    }
+    for team, utilisation in zip(categories.teams, record.teams["utilisation"], strict=True):
+        metrics[f"utilisation.{team}"] = utilisation
+    table = _key(policy_code, world.replication, 1, categories)
+    table.update({name: pa.array([float(value)]) for name, value in metrics.items()})
+    return table
