@@ -1,3 +1,77 @@
-"""flowsim: Monte Carlo simulation of project portfolios on SimPy."""
+"""flowsim: Monte Carlo simulation of project portfolios on SimPy.
+
+>>> import flowsim
+>>> scenario = flowsim.load_scenario("scenarios/default.yaml")        # doctest: +SKIP
+>>> results = flowsim.run(scenario, replications=200, seed=1)         # doctest: +SKIP
+>>> results.summary(); results.compare()                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
 
 __version__ = "0.1.0"
+
+import os
+from collections.abc import Callable, Sequence
+
+from .errors import FlowsimError, NotImplementedFeature, Problem, ScenarioError
+from .policies import known_rules, register
+from .policies.protocol import ADMIT, HOLD, REJECT, STOP, Action, RuleContext
+from .results import Results
+from .scenario import load_scenario
+from .scenario.model import Scenario
+
+
+def run(
+    scenario: Scenario | str | os.PathLike,
+    *,
+    replications: int = 100,
+    seed: int | None = None,
+    policies: Sequence[str] | None = None,
+    workers: int | None = None,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    timeline_step: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Results:
+    """Simulate every policy (or those named) on the same ``replications`` worlds.
+
+    ``seed`` defaults to the scenario's; ``workers`` to all cores; with ``out``
+    the results are also written as a run folder (and read back from it).
+    Returns a ``Results`` with tidy DataFrames and their summaries.
+    """
+    from .runner import execute
+
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    return execute(
+        scenario,
+        replications=replications,
+        seed=seed,
+        policies=policies,
+        workers=workers,
+        out=out,
+        resume=resume,
+        timeline_step=timeline_step,
+        progress=progress,
+    )
+
+
+__all__ = [
+    "ADMIT",
+    "HOLD",
+    "REJECT",
+    "STOP",
+    "Action",
+    "FlowsimError",
+    "NotImplementedFeature",
+    "Problem",
+    "Results",
+    "RuleContext",
+    "Scenario",
+    "ScenarioError",
+    "__version__",
+    "known_rules",
+    "load_scenario",
+    "register",
+    "run",
+]

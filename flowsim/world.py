@@ -68,7 +68,7 @@ class ValueSpec:
     fine: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ProjectWorld:
     """One project as a replication realises it, and as decision-makers see it.
 
@@ -91,7 +91,12 @@ class ProjectWorld:
     value_estimate: ValueSpec
     wsjf: tuple[float, float, float, float] | None  # business_value, time_criticality, risk_reduction, job_size
     in_flight: bool  # some stage has ``done``: admitted at time 0
-    ideal_delivery: float  # with no contention, from realised efforts
+    # Structure shared by every policy, computed once per world:
+    successors: tuple[tuple[int, ...], ...] = ()
+    topological: tuple[int, ...] = ()
+    chain: bool = True  # each stage follows the one before: a critical path is a sum
+    ideal_delivery: float = math.nan  # with no contention, from realised efforts
+    ideal_estimate: float = math.nan  # the same from estimates: what decision-makers expect
 
     def remaining_actual(self, stage: int) -> float:
         """Realised effort still to work on a stage at time 0."""
@@ -193,8 +198,8 @@ class _Builder:
             estimate.append(
                 float(stage.estimate) if stage.estimate is not None else self.mean(stage.effort) * effort_factor
             )
-        rate_estimate = float(value.estimate) if value.estimate is not None else mean_of(value.rate) * value_factor
-        lump_estimate = mean_of(value.lump) * value_factor
+        rate_estimate = float(value.estimate) if value.estimate is not None else self.mean(value.rate) * value_factor
+        lump_estimate = self.mean(value.lump) * value_factor
         wsjf = None
         if body.job_size is not None:
             wsjf = (
@@ -218,7 +223,9 @@ class _Builder:
             value_estimate=_value_spec(value, rate_estimate, lump_estimate, arrival),
             wsjf=wsjf,
             in_flight=any(s.done_fully or s.done_effort > 0 for s in stages),
-            ideal_delivery=math.nan,  # filled once dependencies are known
+            successors=tuple(tuple(j for j, t in enumerate(stages) if i in t.preds) for i in range(len(stages))),
+            topological=_topological_order(stages),
+            chain=all(t.preds == ((t.index - 1,) if t.index else ()) for t in stages),
         )
 
     def arrivals(self, first_index: int) -> list[ProjectWorld]:
@@ -254,34 +261,45 @@ class _Builder:
         result = []
         for offset, (_, order, sequence, *_rest) in enumerate(drawn):
             world = built[(order, sequence)]
-            result.append(_replace(world, index=first_index + offset))
+            world.index = first_index + offset
+            result.append(world)
         return result
 
 
-def _replace(project: ProjectWorld, **changes) -> ProjectWorld:
-    fields = {name: getattr(project, name) for name in ProjectWorld.__slots__}
-    fields.update(changes)
-    return ProjectWorld(**fields)
+def _topological_order(stages: list[StageSpec]) -> tuple[int, ...]:
+    order: list[int] = []
+    seen: set[int] = set()
+
+    def visit(i: int) -> None:
+        if i not in seen:
+            seen.add(i)
+            for p in stages[i].preds:
+                visit(p)
+            order.append(i)
+
+    for i in range(len(stages)):
+        visit(i)
+    return tuple(order)
 
 
-def critical_path(project: ProjectWorld, efforts: tuple[float, ...], start: float) -> float:
+def critical_path(project: ProjectWorld, efforts, start: float) -> float:
     """Finish time of a project started at ``start`` with no contention.
 
     Each unfinished stage takes ``remaining effort / crew`` once its
-    predecessors finish; stages listed earlier never depend on later ones
-    after validation, except through ``after``, so a topological pass is used.
+    predecessors finish (``efforts`` are totals; work already done is deducted).
     """
-    finish: dict[int, float] = {}
-
-    def finish_of(i: int) -> float:
-        if i not in finish:
-            spec = project.stages[i]
-            ready = max((finish_of(p) for p in spec.preds), default=start)
-            work = 0.0 if spec.done_fully else max(efforts[i] - spec.done_effort, 0.0)
-            finish[i] = ready + work / spec.crew
-        return finish[i]
-
-    return max(finish_of(i) for i in range(len(project.stages)))
+    stages = project.stages
+    if project.chain:
+        return start + sum(
+            max(efforts[s.index] - s.done_effort, 0.0) / s.crew for s in stages if not s.done_fully
+        )
+    finish = [0.0] * len(stages)
+    for i in project.topological:
+        spec = stages[i]
+        ready = max((finish[p] for p in spec.preds), default=start)
+        work = 0.0 if spec.done_fully else max(efforts[i] - spec.done_effort, 0.0)
+        finish[i] = ready + work / spec.crew
+    return max(finish)
 
 
 def sample_world(scenario: Scenario, seed: int, replication: int, means: dict | None = None) -> World:
@@ -319,14 +337,19 @@ def sample_world(scenario: Scenario, seed: int, replication: int, means: dict | 
 
 def _with_ideal_deliveries(projects: list[ProjectWorld]) -> list[ProjectWorld]:
     """Ideal delivery: the later of arrival and predecessors' ideal deliveries, plus
-    the project's own realised critical path at crew rates (DESIGN section 5)."""
-    ideal: dict[int, float] = {}
+    the project's own realised critical path at crew rates (DESIGN section 5).
+    The same from estimates gives what decision-makers expect (the decay reference)."""
 
-    def ideal_of(i: int) -> float:
-        if i not in ideal:
-            project = projects[i]
-            start = max([project.arrival, *(ideal_of(d) for d in project.depends_on)])
-            ideal[i] = critical_path(project, project.effort_actual, start)
-        return ideal[i]
+    def fill(i: int) -> None:
+        project = projects[i]
+        if math.isnan(project.ideal_delivery):
+            for d in project.depends_on:
+                fill(d)
+            start = max([project.arrival, *(projects[d].ideal_delivery for d in project.depends_on)])
+            expected = max([project.arrival, *(projects[d].ideal_estimate for d in project.depends_on)])
+            project.ideal_delivery = critical_path(project, project.effort_actual, start)
+            project.ideal_estimate = critical_path(project, project.effort_estimate, expected)
 
-    return [_replace(p, ideal_delivery=ideal_of(p.index)) for p in projects]
+    for i in range(len(projects)):
+        fill(i)
+    return projects

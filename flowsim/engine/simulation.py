@@ -22,8 +22,10 @@ from simpy.events import NORMAL, Event, Timeout
 
 from ..errors import FlowsimError
 from ..policies.protocol import ADMIT, HOLD, REJECT, STOP, Action
-from ..world import ProjectWorld, World, critical_path
+from ..world import World
 from . import events as ev
+from .capacity import CapacityMixin
+from .portfolio import PortfolioState
 from .queue import RankedQueue
 from .setup import PolicyRules, SimulationSetup
 from .state import (
@@ -34,12 +36,11 @@ from .state import (
     FINISHED,
     QUEUED,
     REJECTED,
-    RUNNING,
     WAITING,
     ProjectState,
     StageState,
 )
-from .teams import TeamState
+from .teams import TeamState, switching_curve
 
 # Decisions run after every ordinary event at the same instant.
 _DECISION_PRIORITY = NORMAL + 1
@@ -57,7 +58,7 @@ class _Decision(Event):
         env.schedule(self, _DECISION_PRIORITY)
 
 
-class Simulation:
+class Simulation(CapacityMixin):
     """Simulates ``rules`` on ``world`` from 0 to the horizon; ``run()`` returns the record."""
 
     def __init__(self, setup: SimulationSetup, world: World, rules: PolicyRules):
@@ -75,6 +76,7 @@ class Simulation:
 
         sequencing = rules.sequencing
         self._priority = sequencing.priority
+        self._constant_rank = bool(getattr(sequencing, "constant", False))
 
         def project_rank(project: ProjectState, now: float) -> float:
             # A project's rank is asked for by each of its queued stages and at
@@ -84,6 +86,8 @@ class Simulation:
             rank = _EXPEDITED if project.expedited else self._priority(project.view, now)
             project.rank, project.rank_at, project.rank_version = rank, now, project.version
             return rank
+
+        self._project_rank = project_rank
 
         def stage_rank(stage: StageState, now: float) -> float:
             return project_rank(stage.project, now)
@@ -96,7 +100,10 @@ class Simulation:
             return project.expedited or sequencing.is_stable(project.view)
 
         self.teams = [
-            TeamState(i, name, setup.capacity[i], setup.cost_rate[i], RankedQueue(stage_rank, stage_stable))
+            TeamState(
+                i, name, setup.capacity[i], setup.cost_rate[i], RankedQueue(stage_rank, stage_stable),
+                curve=switching_curve(setup.switching[i]) if setup.switching[i] is not None else None,
+            )
             for i, name in enumerate(world.team_names)
         ]
         self.funnel = RankedQueue(project_rank, project_stable)
@@ -110,8 +117,8 @@ class Simulation:
         """Project states from the world; realised efforts go to private arrays."""
         self.projects: list[ProjectState] = []
         self._remaining: list[float] = []  # realised effort still to work, per stage uid
-        self._token: list[int] = []  # completion events carry the token they were made with
         names, horizon = self.world.team_names, self.horizon
+        remaining = self._remaining
         for pw in self.world.projects:
             value = pw.value_actual if perfect_information else pw.value_estimate
             estimates = pw.effort_actual if perfect_information else pw.effort_estimate
@@ -119,43 +126,32 @@ class Simulation:
                 pw.index, pw.id, pw.name, pw.template, pw.arrival, pw.depends_on,
                 pw.promised, value, pw.wsjf, names, horizon,
             )  # fmt: skip
+            stages = project.stages
+            unfinished = 0
             for spec in pw.stages:
                 stage = StageState(
                     project, spec.index, spec.name, spec.team, spec.crew, spec.preds,
-                    estimates[spec.index], spec.done_effort, len(self._remaining),
+                    estimates[spec.index], spec.done_effort, len(remaining),
                 )  # fmt: skip
+                stage.succs = pw.successors[spec.index]
                 if spec.done_fully:
                     stage.status = FINISHED
                     stage.done = stage.estimate
-                self._remaining.append(pw.remaining_actual(spec.index))
-                self._token.append(0)
-                project.stages.append(stage)
-            for stage in project.stages:
-                for p in stage.preds:
-                    project.stages[p].succs.append(stage.index)
-            for stage in project.stages:
-                stage.waiting_preds = sum(1 for p in stage.preds if project.stages[p].status != FINISHED)
-            project.topological = _topological(project.stages)
-            project.chain = all(s.preds == ((s.index - 1,) if s.index else ()) for s in project.stages)
-            project.unfinished = sum(1 for s in project.stages if s.status != FINISHED)
-            project.ideal_estimate = _estimated_ideal(pw, estimates)
+                else:
+                    unfinished += 1
+                remaining.append(pw.remaining_actual(spec.index))
+                stages.append(stage)
+            for stage in stages:
+                stage.waiting_preds = sum(1 for p in stage.preds if stages[p].status != FINISHED)
+            project.topological = [stages[i] for i in pw.topological]
+            project.chain = pw.chain
+            project.unfinished = unfinished
+            project.ideal_estimate = pw.ideal_delivery if perfect_information else pw.ideal_estimate
             self.projects.append(project)
+        self._token = [0] * len(remaining)  # completion events carry the token they were made with
         for project in self.projects:
             for d in project.depends_on:
                 self.projects[d].dependants.append(project.index)
-        # The decay reference of a dependant needs its predecessors' estimated ideals.
-        for project in self.projects:
-            if project.depends_on:
-                project.ideal_estimate = self._ideal_with_predecessors(project.index, {})
-
-    def _ideal_with_predecessors(self, index: int, memo: dict[int, float]) -> float:
-        if index not in memo:
-            project = self.projects[index]
-            pw = self.world.projects[index]
-            start = max([pw.arrival, *(self._ideal_with_predecessors(d, memo) for d in pw.depends_on)])
-            estimates = [s.estimate for s in project.stages]
-            memo[index] = critical_path(pw, tuple(estimates), start)
-        return memo[index]
 
     # ------------------------------------------------------------------- run
 
@@ -209,39 +205,6 @@ class Simulation:
                 self.funnel.push(project, (now, project.arrival, project.index), now)
         self._request_decision()
 
-    def _on_finish(self, event) -> None:
-        stage, token = event._value
-        if token != self._token[stage.uid]:
-            return  # superseded: the stage was interrupted or its rate changed
-        now = self.env._now
-        team = self.teams[stage.team]
-        team.advance(now)
-        self._stop(stage, team, now)
-        team.wip -= 1
-        team.record(now)
-        stage.status = FINISHED
-        stage.finished_at = now
-        self._log(now, stage.project, stage, ev.FINISHED, stage.crew)
-        project = stage.project
-        project.unfinished -= 1
-        if project.unfinished == 0:
-            self._deliver(project, now)
-        else:
-            for succ in stage.succs:
-                follower = project.stages[succ]
-                follower.waiting_preds -= 1
-                if follower.waiting_preds == 0 and project.status == ACTIVE:
-                    self._enqueue(follower, now)
-            self._refile(project, now)
-        self._request_decision()
-
-    def _on_capacity_change(self, event) -> None:
-        team_index, capacity = event._value
-        team = self.teams[team_index]
-        team.advance(self.env._now)
-        team.capacity = capacity
-        self._request_decision()
-
     def _on_tick(self, event) -> None:
         self._request_decision()
 
@@ -265,7 +228,7 @@ class Simulation:
         if self.funnel:
             self._intake(now)
         for team in self.teams:
-            if team.busy < team.capacity and team.queue:
+            if team.queued and team.busy < team.capacity:
                 self._dispatch(team, now)
 
     def _intake(self, now: float) -> None:
@@ -304,21 +267,6 @@ class Simulation:
                     f"intake rule {type(rule).__name__} must return admit, reject, hold or stop, got {action!r}"
                 )
 
-    def _dispatch(self, team: TeamState, now: float) -> None:
-        queue = team.queue
-        started = False
-        while team.busy < team.capacity:
-            stage = queue.peek(now)
-            if stage is None or stage.crew > team.capacity - team.busy:
-                break  # strict order: a big crew is not overtaken
-            if not started:
-                team.advance(now)
-                started = True
-            queue.remove(stage)
-            self._start(stage, team, now)
-        if started:
-            team.record(now)
-
     def _apply(self, actions, now: float) -> None:
         by_id = None
         for action in actions or ():
@@ -339,7 +287,7 @@ class Simulation:
                 if project.status in (WAITING, ACTIVE) and not project.expedited:
                     project.expedited = True
                     self._log(now, project, None, ev.EXPEDITED, 0, action.reason)
-                    self._refile(project, now)
+                    self._refile(project, now, force=True)
             else:
                 raise FlowsimError(f"an action must be cancel, pause or expedite, got {action.kind!r}")
 
@@ -359,80 +307,6 @@ class Simulation:
         for stage in project.stages:
             if stage.status == BLOCKED and stage.waiting_preds == 0:
                 self._enqueue(stage, now)
-
-    def _enqueue(self, stage: StageState, now: float) -> None:
-        team = self.teams[stage.team]
-        team.advance(now)
-        stage.status = QUEUED
-        # A stage already under way at time 0 entered its queue before time 0.
-        entered = -math.inf if (now == 0.0 and stage.done > 0 and math.isnan(stage.queued_at)) else now
-        stage.queued_at = now
-        project = stage.project
-        team.queue.push(stage, (entered, project.arrival, project.index, stage.index), now)
-        team.wip += 1
-        team.record(now)
-        self._log(now, project, stage, ev.QUEUED)
-
-    def _start(self, stage: StageState, team: TeamState, now: float) -> None:
-        project = stage.project
-        stage.status = RUNNING
-        stage.units = stage.crew
-        stage.rate = float(stage.crew)
-        stage.since = now
-        if math.isnan(stage.started_at):
-            stage.started_at = now
-        if math.isnan(project.started_at):
-            project.started_at = now
-        team.busy += stage.crew
-        team.rate_total += stage.rate
-        team.running[stage] = None
-        project.running += 1
-        token = self._token[stage.uid] + 1
-        self._token[stage.uid] = token
-        timer = Timeout(self.env, self._remaining[stage.uid] / stage.rate, (stage, token))
-        timer.callbacks.append(self._on_finish)
-        self._log(now, project, stage, ev.STARTED, stage.crew)
-        if project.running == 1:
-            self._refile(project, now)
-
-    def _stop(self, stage: StageState, team: TeamState, now: float) -> None:
-        """Take a running stage off its team, keeping its progress (team already advanced)."""
-        worked = stage.rate * (now - stage.since)
-        stage.done += worked
-        self._remaining[stage.uid] = max(self._remaining[stage.uid] - worked, 0.0)
-        self._token[stage.uid] += 1
-        self._charge(stage, now)
-        team.busy -= stage.units
-        team.rate_total -= stage.rate
-        del team.running[stage]
-        stage.rate = 0.0
-        stage.units = 0
-        stage.project.running -= 1
-
-    def _charge(self, stage: StageState, now: float) -> None:
-        cost = self.teams[stage.team].cost_rate * stage.units
-        if cost > 0 and now > stage.since:
-            stage.project.cost_pv += _discounted_cost(cost, stage.since, now, self.rho)
-        stage.since = now
-
-    def _withdraw(self, project: ProjectState, now: float) -> None:
-        """Take every stage of a project off its team (running ones keep their progress)."""
-        for stage in project.stages:
-            if stage.status == RUNNING:
-                team = self.teams[stage.team]
-                team.advance(now)
-                self._stop(stage, team, now)
-                team.wip -= 1
-                team.record(now)
-                stage.status = BLOCKED
-                self._log(now, project, stage, ev.PAUSED, 0, "project withdrawn")
-            elif stage.status == QUEUED:
-                team = self.teams[stage.team]
-                team.advance(now)
-                team.queue.remove(stage)
-                team.wip -= 1
-                team.record(now)
-                stage.status = BLOCKED
 
     def _deliver(self, project: ProjectState, now: float) -> None:
         project.status = DELIVERED
@@ -480,8 +354,10 @@ class Simulation:
         self._count(wip=-1)
         self.funnel.push(project, (now, project.arrival, project.index), now)
 
-    def _refile(self, project: ProjectState, now: float) -> None:
+    def _refile(self, project: ProjectState, now: float, force: bool = False) -> None:
         """Re-rank a project's queued stages (and funnel entry) after it changed."""
+        if self._constant_rank and not force:
+            return
         project.version += 1
         for stage in project.stages:
             if stage.status == QUEUED:
@@ -516,79 +392,4 @@ class Simulation:
         self.levels.append((self.env._now, *c))
 
 
-class PortfolioState:
-    """The ``PortfolioView`` handed to intake and intervention rules."""
 
-    __slots__ = ("_sim", "_team_index")
-
-    def __init__(self, simulation: Simulation):
-        self._sim = simulation
-        self._team_index = {name: i for i, name in enumerate(simulation.world.team_names)}
-
-    @property
-    def now(self) -> float:
-        return self._sim.env._now
-
-    @property
-    def bottleneck(self) -> str:
-        return self._sim.setup.bottleneck
-
-    @property
-    def active(self) -> tuple:
-        return tuple(p.view for p in self._sim.active)
-
-    @property
-    def funnel(self) -> tuple:
-        return tuple(p.view for p in self._sim.funnel.items())
-
-    @property
-    def active_count(self) -> int:
-        return len(self._sim.active)
-
-    def _team(self, team: str) -> TeamState:
-        return self._sim.teams[self._team_index[team]]
-
-    def capacity(self, team: str) -> int:
-        return self._team(team).capacity
-
-    def busy(self, team: str) -> int:
-        return self._team(team).busy
-
-    def queue_length(self, team: str) -> int:
-        return len(self._team(team).queue)
-
-    def team_wip(self, team: str) -> int:
-        return self._team(team).wip
-
-    def estimated_load(self, team: str) -> float:
-        """Estimated remaining effort at ``team`` of admitted projects (queued, running or upstream)."""
-        index, now = self._team_index[team], self.now
-        return sum(p.remaining_work(now, index) for p in self._sim.active)
-
-
-def _discounted_cost(cost_per_time: float, t0: float, t1: float, rho: float) -> float:
-    """Scalar twin of ``flowsim.value.discounted_cost`` for the hot path (numpy per call is slow)."""
-    if rho == 0.0:
-        return cost_per_time * (t1 - t0)
-    return cost_per_time * math.exp(-rho * t0) * -math.expm1(-rho * (t1 - t0)) / rho
-
-
-def _topological(stages: list[StageState]) -> list[StageState]:
-    order, seen = [], set()
-
-    def visit(stage: StageState) -> None:
-        if stage.index in seen:
-            return
-        seen.add(stage.index)
-        for p in stage.preds:
-            visit(stages[p])
-        order.append(stage)
-
-    for stage in stages:
-        visit(stage)
-    return order
-
-
-def _estimated_ideal(pw: ProjectWorld, estimates) -> float:
-    """Ideal delivery as decision-makers estimate it (the decay reference)."""
-    return critical_path(pw, tuple(estimates), pw.arrival)

@@ -32,6 +32,7 @@ class StageState:
         "estimate",
         "finished_at",
         "index",
+        "key",
         "name",
         "preds",
         "project",
@@ -65,6 +66,7 @@ class StageState:
         self.started_at = math.nan
         self.finished_at = math.nan
         self.uid = uid  # index into the simulation's private arrays
+        self.key = ()  # FIFO key while queued or running: (entered queue, arrival, order, stage)
         self.waiting_preds = len(preds)
 
     def done_at(self, now: float) -> float:

@@ -8,7 +8,48 @@ time-weighted tallies its report needs (busy units, queue length, effort done).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .queue import RankedQueue
+
+# Productive fraction of a unit's time when it juggles k tasks (DESIGN section 3):
+# f(k) = 1 for k <= 1, linear between points, flat past the last.
+SWITCHING_TABLES: dict[str, tuple[tuple[float, float], ...]] = {
+    "none": ((1.0, 1.0),),
+    "weinberg": ((1.0, 1.0), (2.0, 0.8), (3.0, 0.6), (4.0, 0.4), (5.0, 0.25)),
+    # Value-adding time 70/80/60/45% at 1-4 tasks, normalised to one task.
+    "wheelwright_clark": ((1.0, 1.0), (2.0, 0.80 / 0.70), (3.0, 0.60 / 0.70), (4.0, 0.45 / 0.70)),
+}
+
+
+def switching_curve(points: tuple[tuple[float, float], ...]) -> Callable[[float], float]:
+    """f(k) from table points, by linear interpolation; 1 for k <= 1, flat past the last point."""
+    xs = [x for x, _ in points]
+    ys = [y for _, y in points]
+
+    def f(tasks_per_unit: float) -> float:
+        if tasks_per_unit <= 1.0:
+            return 1.0
+        if tasks_per_unit >= xs[-1]:
+            return ys[-1]
+        for i in range(1, len(xs)):
+            if tasks_per_unit <= xs[i]:
+                x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+                return y0 + (y1 - y0) * (tasks_per_unit - x0) / (x1 - x0)
+        return ys[-1]  # pragma: no cover - unreachable
+
+    return f
+
+
+def switching_points(spec) -> tuple[tuple[float, float], ...]:
+    """Table points of a scenario's ``Switching`` model."""
+    if spec.rule == "flat":
+        return ((1.0, 1.0), (2.0, 1.0 - spec.loss))
+    if spec.rule == "table":
+        points = tuple((float(k), float(f)) for k, f in spec.table)
+        # f(k) = 1 for k <= 1 by definition; a table starting above 1 rises from (1, 1).
+        return points if points[0][0] <= 1.0 else ((1.0, 1.0), *points)
+    return SWITCHING_TABLES[spec.rule]
 
 
 class TeamState:
@@ -18,6 +59,7 @@ class TeamState:
         "capacity",
         "capacity_area",
         "cost_rate",
+        "curve",
         "effort_area",
         "index",
         "last",
@@ -25,20 +67,35 @@ class TeamState:
         "name",
         "queue",
         "queue_area",
+        "queued",
         "rate_total",
         "running",
+        "shared",
         "timeline",
+        "token",
         "wip",
     )
 
-    def __init__(self, index: int, name: str, capacity: int, cost_rate: float, queue: RankedQueue):
+    def __init__(
+        self,
+        index: int,
+        name: str,
+        capacity: int,
+        cost_rate: float,
+        queue: RankedQueue,
+        curve: Callable[[float], float] | None = None,
+    ):
         self.index = index
         self.name = name
         self.capacity = capacity
         self.cost_rate = cost_rate  # money per capacity unit per time unit
         self.queue = queue
+        self.shared = curve is not None  # focus: shared, with this switching curve
+        self.curve = curve
+        self.token = 0  # the valid completion timer of a shared team carries this
+        self.queued = 0  # len(queue), kept as a plain number: it is read at every event
         self.running: dict = {}  # StageState -> None, in start order
-        self.busy = 0  # capacity units held by running stages
+        self.busy = 0  # capacity units held by running stages (time-sliced shares when shared)
         self.rate_total = 0.0  # effort per time unit done by the team now
         self.wip = 0  # admitted stages queued or running here
         self.last = 0.0
@@ -54,14 +111,14 @@ class TeamState:
         dt = now - self.last
         if dt > 0:
             self.busy_area += self.busy * dt
-            self.queue_area += len(self.queue) * dt
+            self.queue_area += self.queued * dt
             self.capacity_area += self.capacity * dt
             self.effort_area += self.rate_total * dt
             self.last = now
 
     def record(self, now: float) -> None:
         """Note the levels after a change, for the team timeline."""
-        length = len(self.queue)
+        length = self.queued
         if length > self.max_queue:
             self.max_queue = length
         self.timeline.append((now, self.busy, length))

@@ -80,7 +80,13 @@ def every(step: float, horizon: float, *, start: float) -> list[float]:
 
 
 class SequencingRule:
-    """Base class: override ``priority``; override ``is_stable`` for speed."""
+    """Base class: override ``priority``; override ``is_stable`` for speed.
+
+    ``constant = True`` declares that a project's priority never changes at all
+    (FIFO, EDD, WSJF, random): the engine then never re-ranks queued work.
+    """
+
+    constant = False
 
     def __init__(self, params=None, context: RuleContext | None = None):
         self.params = params

@@ -28,6 +28,8 @@ def _due(project) -> float:
 class Fifo(SequencingRule):
     """First in, first out: the FIFO key alone."""
 
+    constant = True
+
     def priority(self, project, now):
         return 0.0
 
@@ -37,6 +39,8 @@ class Fifo(SequencingRule):
 
 class Random(SequencingRule):
     """A random order: one uniform draw per project from the rule's own stream."""
+
+    constant = True
 
     def __init__(self, params=None, context=None):
         super().__init__(params, context)
@@ -75,6 +79,8 @@ class ShortestJob(SequencingRule):
 class EarliestDue(SequencingRule):
     """Earliest ``due`` (or window ``closes``) first; projects with neither go last."""
 
+    constant = True
+
     def priority(self, project, now):
         return -_due(project)
 
@@ -112,6 +118,8 @@ class Cd3Bottleneck(SequencingRule):
 class Wsjf(SequencingRule):
     """SAFe's weighted shortest job first: (business value + time criticality +
     risk reduction) / job size, from the project's own fields."""
+
+    constant = True
 
     def priority(self, project, now):
         business_value, time_criticality, risk_reduction, job_size = project.wsjf

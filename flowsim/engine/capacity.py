@@ -1,0 +1,251 @@
+"""How stages hold and work team capacity (DESIGN section 3), mixed into ``Simulation``.
+
+Single focus: a free unit goes to the best waiting stage; a crew of k starts
+only when k units are free and is never overtaken (strict order).  With a
+``preempt: true`` policy, a waiting stage takes units from running stages of
+strictly lower priority, whose progress is kept.
+
+Shared focus: every stage that needs the team starts at once and shares it;
+with c units and n stages each progresses at ``min(crew, c * f(n / c) / n)``,
+recomputed whenever a stage starts or stops or the capacity changes.  One
+completion timer per shared team (the next stage to finish) keeps the event
+count independent of n; a superseded timer is recognised by its token.
+"""
+
+from __future__ import annotations
+
+import math
+
+from simpy.events import Timeout
+
+from . import events as ev
+from .state import BLOCKED, FINISHED, QUEUED, RUNNING, StageState
+from .teams import TeamState
+
+
+class CapacityMixin:
+    # ---------------------------------------------------------------- events
+
+    def _on_finish(self, event) -> None:
+        stage, token = event._value
+        team = self.teams[stage.team]
+        if token != (team.token if team.shared else self._token[stage.uid]):
+            return  # superseded: the stage was interrupted or its rate changed
+        now = self.env._now
+        team.advance(now)
+        units = stage.units
+        self._stop(stage, team, now)
+        team.wip -= 1
+        stage.status = FINISHED
+        stage.finished_at = now
+        self._log(now, stage.project, stage, ev.FINISHED, units)
+        self._released(team, now)
+        project = stage.project
+        project.unfinished -= 1
+        if project.unfinished == 0:
+            self._deliver(project, now)
+        else:
+            for succ in stage.succs:
+                follower = project.stages[succ]
+                follower.waiting_preds -= 1
+                if follower.waiting_preds == 0 and project.status == 2:  # ACTIVE
+                    self._enqueue(follower, now)
+            self._refile(project, now)
+        self._request_decision()
+
+    def _on_capacity_change(self, event) -> None:
+        team_index, capacity = event._value
+        team = self.teams[team_index]
+        now = self.env._now
+        team.advance(now)
+        team.capacity = capacity
+        if team.shared:
+            self._reshare(team, now)
+        team.record(now)
+        self._request_decision()
+
+    # ------------------------------------------------------------- dispatch
+
+    def _enqueue(self, stage: StageState, now: float) -> None:
+        team = self.teams[stage.team]
+        team.advance(now)
+        stage.status = QUEUED
+        project = stage.project
+        # A stage already under way at time 0 entered its queue before time 0.
+        entered = -math.inf if (now == 0.0 and stage.done > 0 and math.isnan(stage.queued_at)) else now
+        stage.queued_at = now
+        team.wip += 1
+        self._log(now, project, stage, ev.QUEUED)
+        if team.shared:
+            self._start(stage, team, now)
+            self._reshare(team, now)
+        else:
+            team.queue.push(stage, (entered, project.arrival, project.index, stage.index), now)
+            team.queued += 1
+        team.record(now)
+
+    def _dispatch(self, team: TeamState, now: float) -> None:
+        queue = team.queue
+        changed = False
+        while True:
+            stage = queue.peek(now)
+            if stage is None:
+                break
+            # Strict order: a big crew is not overtaken; it may preempt lower work.
+            if stage.crew > team.capacity - team.busy and not (
+                self.rules.preempt and self._preempt_for(stage, team, now)
+            ):
+                break
+            if not changed:
+                team.advance(now)
+                changed = True
+            key = queue.remove(stage)
+            stage.key = key
+            team.queued -= 1
+            self._start(stage, team, now)
+        if changed:
+            team.record(now)
+
+    def _preempt_for(self, stage: StageState, team: TeamState, now: float) -> bool:
+        """Free enough units for ``stage`` from running stages of strictly lower priority,
+        lowest first (latest started first among equals).  False if it cannot."""
+        rank = self._project_rank(stage.project, now)
+        lower = [
+            (self._project_rank(r.project, now), -r.since, r)
+            for r in team.running
+            if self._project_rank(r.project, now) < rank
+        ]
+        lower.sort(key=lambda row: (row[0], row[1]))
+        needed = stage.crew - (team.capacity - team.busy)
+        victims = []
+        for _, _, victim in lower:
+            if needed <= 0:
+                break
+            victims.append(victim)
+            needed -= victim.units
+        if needed > 0:
+            return False
+        team.advance(now)
+        for victim in victims:
+            self._stop(victim, team, now)
+            victim.status = QUEUED
+            self._log(now, victim.project, victim, ev.PAUSED, 0, f"preempted by {stage.project.id}")
+            team.queue.push(victim, victim.key, now)
+            team.queued += 1
+            self._refile(victim.project, now)
+        return True
+
+    # ------------------------------------------------------- holding capacity
+
+    def _start(self, stage: StageState, team: TeamState, now: float) -> None:
+        project = stage.project
+        stage.status = RUNNING
+        stage.since = now
+        if math.isnan(stage.started_at):
+            stage.started_at = now
+        if math.isnan(project.started_at):
+            project.started_at = now
+        team.running[stage] = None
+        project.running += 1
+        if team.shared:
+            self._log(now, project, stage, ev.STARTED, stage.crew)
+        else:
+            stage.units = stage.crew
+            stage.rate = float(stage.crew)
+            team.busy += stage.crew
+            team.rate_total += stage.rate
+            token = self._token[stage.uid] + 1
+            self._token[stage.uid] = token
+            timer = Timeout(self.env, self._remaining[stage.uid] / stage.rate, (stage, token))
+            timer.callbacks.append(self._on_finish)
+            self._log(now, project, stage, ev.STARTED, stage.crew)
+        if project.running == 1:
+            self._refile(project, now)
+
+    def _stop(self, stage: StageState, team: TeamState, now: float) -> None:
+        """Take a running stage off its team, keeping its progress (team already advanced).
+        Shared teams must be re-shared by the caller (``_released``)."""
+        worked = stage.rate * (now - stage.since)
+        stage.done += worked
+        self._remaining[stage.uid] = max(self._remaining[stage.uid] - worked, 0.0)
+        self._token[stage.uid] += 1
+        self._charge(stage, now)
+        team.busy -= stage.units
+        team.rate_total -= stage.rate
+        del team.running[stage]
+        stage.rate = 0.0
+        stage.units = 0
+        stage.project.running -= 1
+
+    def _released(self, team: TeamState, now: float) -> None:
+        """After stages left a team: share it anew, note its levels."""
+        if team.shared:
+            self._reshare(team, now)
+        team.record(now)
+
+    def _charge(self, stage: StageState, now: float) -> None:
+        cost = self.teams[stage.team].cost_rate * stage.units
+        if cost > 0 and now > stage.since:
+            stage.project.cost_pv += _discounted_cost(cost, stage.since, now, self.rho)
+        stage.since = now
+
+    def _reshare(self, team: TeamState, now: float) -> None:
+        """Bring every stage of a shared team up to ``now`` and give each its new rate."""
+        running = team.running
+        remaining = self._remaining
+        for stage in running:
+            worked = stage.rate * (now - stage.since)
+            if worked:
+                stage.done += worked
+                remaining[stage.uid] = max(remaining[stage.uid] - worked, 0.0)
+            self._charge(stage, now)
+        n, capacity = len(running), team.capacity
+        team.token += 1
+        team.busy = 0.0
+        team.rate_total = 0.0
+        if not n or capacity <= 0:
+            for stage in running:
+                stage.rate = stage.units = 0.0
+            return
+        share = capacity * team.curve(n / capacity) / n  # effort per time unit per stage
+        held = capacity / n  # capacity units each stage occupies, time-sliced
+        next_stage, next_time = None, math.inf
+        for stage in running:
+            stage.rate = min(stage.crew, share)
+            stage.units = min(stage.crew, held)
+            team.busy += stage.units
+            team.rate_total += stage.rate
+            if stage.rate > 0:
+                due = remaining[stage.uid] / stage.rate
+                if due < next_time:
+                    next_stage, next_time = stage, due
+        if next_stage is not None:
+            timer = Timeout(self.env, next_time, (next_stage, team.token))
+            timer.callbacks.append(self._on_finish)
+
+    def _withdraw(self, project, now: float) -> None:
+        """Take every stage of a project off its team (running ones keep their progress)."""
+        for stage in project.stages:
+            if stage.status == RUNNING:
+                team = self.teams[stage.team]
+                team.advance(now)
+                self._stop(stage, team, now)
+                team.wip -= 1
+                stage.status = BLOCKED
+                self._log(now, project, stage, ev.PAUSED, 0, "project withdrawn")
+                self._released(team, now)
+            elif stage.status == QUEUED:
+                team = self.teams[stage.team]
+                team.advance(now)
+                team.queue.remove(stage)
+                team.queued -= 1
+                team.wip -= 1
+                team.record(now)
+                stage.status = BLOCKED
+
+
+def _discounted_cost(cost_per_time: float, t0: float, t1: float, rho: float) -> float:
+    """Scalar twin of ``flowsim.value.discounted_cost`` for the hot path (numpy per call is slow)."""
+    if rho == 0.0:
+        return cost_per_time * (t1 - t0)
+    return cost_per_time * math.exp(-rho * t0) * -math.expm1(-rho * (t1 - t0)) / rho
