@@ -161,7 +161,7 @@ _SHAPE_ERRORS = {
 _SHAPE_WORDS = {
     "float": "a number",
     "int": "a whole number",
-    "bool": "true/false",
+    "bool": "true/false",  # joined with other branches: "true/false or a number"
     "string": "text",
     "model": "a mapping",
     "dict": "a mapping",
@@ -200,7 +200,8 @@ def _locate(error: dict, data: object) -> _Located:
         in_mapping = isinstance(current, Mapping) and part in current
         in_list = isinstance(current, (list, tuple)) and isinstance(part, int) and 0 <= part < len(current)
         if in_mapping or in_list:
-            path.append(part)
+            # A mapping key YAML read as a number is still a key, not a list position.
+            path.append(str(part) if in_mapping and not isinstance(part, str) else part)
             current = current[part]
         elif part == "[key]":
             pass  # the mapping key itself is wrong; the path already ends at it
@@ -259,9 +260,14 @@ def _expected(error: dict) -> str:
 
 
 def validation_problems(
-    error: Exception, data: object, *, source: str, model: type | None = None,
-    prefix: tuple = (), noun: str = "key",
-) -> list[Problem]:  # fmt: skip
+    error: Exception,
+    data: object,
+    *,
+    source: str,
+    model: type | None = None,
+    prefix: tuple = (),
+    noun: str = "key",
+) -> list[Problem]:
     """Translate a pydantic ``ValidationError`` into problems, one per mistake.
 
     ``data`` is the input that was validated (to name locations by the keys the
@@ -284,7 +290,8 @@ def validation_problems(
         else:
             found.extend(_describe(item, model, noun) for item in kept)
     problems = [Problem(source, format_path(prefix + path), rule, value) for path, rule, value in found]
-    return list(dict.fromkeys(problems))
+    # Some branches report the same thing twice; values may be unhashable, so compare texts.
+    return list({str(p): p for p in problems}.values())
 
 
 def _describe(item: _Located, model: type | None, noun: str) -> tuple[tuple, str, object]:
@@ -317,7 +324,10 @@ def _describe(item: _Located, model: type | None, noun: str) -> tuple[tuple, str
     if kind in rules:
         return path, rules[kind], value
     if kind in _SHAPE_ERRORS:
-        return path, _SHAPE_WORDS.get(kind.split("_")[0], "valid"), value
+        word = "true or false" if kind.startswith("bool") else _SHAPE_WORDS.get(kind.split("_")[0], "valid")
+        return path, word, value
+    if kind == "invalid_key":
+        return path, "a key written as text", value
     message = error["msg"]
     for lead in ("Value error, ", "Assertion failed, ", "Input should be "):
         if message.startswith(lead):

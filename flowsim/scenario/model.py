@@ -9,9 +9,17 @@ scenario's currency, whatever it is.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .distributions import Quantity
 
@@ -41,9 +49,12 @@ class RuleRef(Strict):
             return {"rule": data, "params": {}}
         if isinstance(data, dict) and "params" not in data:
             if "rule" not in data:
-                raise ValueError("a rule is written as its name or as {rule: NAME, ...}")
+                # Messages read "<path> must be <this>, got <value>" (flowsim.errors).
+                raise ValueError("a rule name or {rule: NAME, ...parameters}")
             params = {k: v for k, v in data.items() if k != "rule"}
             return {"rule": data["rule"], "params": params}
+        if not isinstance(data, (dict, RuleRef)):
+            raise ValueError("a rule name or {rule: NAME, ...parameters}")
         return data
 
 
@@ -66,18 +77,25 @@ class Switching(Strict):
             return {"rule": data}
         if isinstance(data, list):
             return {"rule": "table", "table": data}
+        if not isinstance(data, (dict, Switching)):
+            raise ValueError(
+                "one of none, weinberg, wheelwright_clark, flat, {rule: flat, loss: L} "
+                "or a table [[tasks, fraction], ...]"
+            )
         return data
 
     @model_validator(mode="after")
     def _parameters_match_rule(self):
         if self.rule == "flat" and self.loss is None:
-            raise ValueError("switching 'flat' needs a loss, e.g. {rule: flat, loss: 0.17}")
+            raise ValueError("{rule: flat, loss: L} (flat needs a loss, e.g. 0.17)")
         if self.rule != "flat" and self.loss is not None:
-            raise ValueError(f"loss applies only to switching 'flat', got rule '{self.rule}'")
+            raise ValueError(f"without loss for rule {self.rule} (loss applies only to flat)")
+        if self.rule != "table" and self.table is not None:
+            raise ValueError(f"without table for rule {self.rule} (write the table itself as switching)")
         if self.rule == "table":
             points = [k for k, _ in self.table or []]
             if not points or points != sorted(points) or len(set(points)) != len(points):
-                raise ValueError("a switching table is [[tasks, fraction], ...] with increasing tasks")
+                raise ValueError("a table [[tasks, fraction], ...] with strictly increasing tasks")
         return self
 
 
@@ -89,14 +107,20 @@ class Team(Strict):
     switching: Switching | None = None
     loss: Annotated[float, Field(ge=0, lt=1)] | None = None
 
-    @model_validator(mode="after")
-    def _switching_needs_shared_focus(self):
-        if self.switching is not None and self.focus != "shared":
-            raise ValueError("switching applies only to focus: shared")
-        if self.loss is not None:
-            if self.switching is None or self.switching.rule != "flat":
-                raise ValueError("loss applies only with switching: flat")
-        return self
+    # Field validators (run in field order, after ``focus``) rather than a model
+    # validator, so the message points at the key that is out of place.
+    @field_validator("switching", "loss")
+    @classmethod
+    def _switching_needs_shared_focus(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return value
+        if info.field_name == "switching" and info.data.get("focus") != "shared":
+            raise ValueError("set only with focus: shared (switching is how shared work slows down)")
+        if info.field_name == "loss":
+            switching = info.data.get("switching")
+            if switching is None or switching.rule != "flat":
+                raise ValueError("set only with switching: flat")
+        return value
 
     def switching_curve(self) -> Switching:
         """The effective curve: ``none`` unless set; a team-level ``loss`` feeds ``flat``."""
@@ -166,6 +190,14 @@ class Project(_ProjectBody):
         # YAML reads ``id: 42`` as an integer; an id is a label, so accept it as text.
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
+    @field_validator("depends_on", mode="before")
+    @classmethod
+    def _ids_as_text(cls, value: Any) -> Any:
+        # ``depends_on: [42]`` names the project ``id: 42``, read as text above.
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+        return value
+
 
 class Template(_ProjectBody):
     """A project without id, arrival and dependencies, from which arrivals are drawn."""
@@ -226,4 +258,4 @@ class Scenario(Strict):
         return next(iter(self.policies))
 
 
-ScenarioLike = Union[Scenario, str]
+ScenarioLike = Scenario | str

@@ -1,0 +1,168 @@
+"""The ``flowsim`` command line (DESIGN section 10).
+
+Bad input never shows a traceback: every command runs its work inside
+``exit_on_flowsim_error()``, which prints each problem on its own line to
+stderr and exits with ``EXIT_BAD_INPUT`` (2).  Commands are added to ``app``
+with ``@app.command()``; ``main`` is the console-script entry point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+
+from . import __version__
+from .errors import FlowsimError, ScenarioError, show
+from .scenario import RuleRef, Scenario, load_scenario
+
+EXIT_BAD_INPUT = 2
+
+app = typer.Typer(
+    name="flowsim",
+    help="Simulate a portfolio of projects competing for constrained teams, and compare policies.",
+    no_args_is_help=True,
+    add_completion=False,
+    # A genuine bug should still show a traceback, but not every local variable.
+    pretty_exceptions_show_locals=False,
+)
+
+
+@contextmanager
+def exit_on_flowsim_error() -> Iterator[None]:
+    """Turn a ``FlowsimError`` into its messages on stderr and exit code 2."""
+    try:
+        yield
+    except FlowsimError as error:
+        lines = [str(p) for p in error.problems] if isinstance(error, ScenarioError) else [str(error)]
+        for line in lines:
+            typer.echo(line, err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"flowsim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """Simulate a portfolio of projects competing for constrained teams, and compare policies."""
+
+
+@app.command()
+def validate(scenario: Path = typer.Argument(..., help="The scenario file (YAML).")) -> None:
+    """Check a scenario file and summarise it; exit 2 listing every problem found."""
+    with exit_on_flowsim_error():
+        loaded = load_scenario(scenario)
+    typer.echo(summary(loaded))
+
+
+@app.command()
+def run(
+    scenario: Path = typer.Argument(..., help="The scenario file (YAML)."),
+    policy: list[str] = typer.Option(None, "--policy", help="Policy to run (repeat); default: all, first is baseline."),
+    replications: int = typer.Option(100, "--replications", "-n", min=1, help="Number of worlds simulated."),
+    seed: int = typer.Option(None, "--seed", help="Seed of the worlds (default: the scenario's)."),
+    workers: int = typer.Option(None, "--workers", "-w", min=1, help="Local processes (default: all cores)."),
+    scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler ADDRESS, or 'local' for a LocalCluster."),
+    out: Path = typer.Option(None, "--out", "-o", help="Run folder (default: results/<scenario name>)."),
+    resume: bool = typer.Option(False, "--resume", help="Complete an interrupted run in --out."),
+    target_ci: float = typer.Option(None, "--target-ci", help="Stop once every paired CI half-width <= X x baseline."),
+    target_metric: str = typer.Option("value_delivered", "--target-metric", help="Metric for --target-ci."),
+    max_replications: int = typer.Option(None, "--max-replications", min=1, help="Upper bound with --target-ci."),
+    timeline_step: float = typer.Option(None, "--timeline-step", min=0.0, help="Time between timeline points."),
+    report: bool = typer.Option(False, "--report", help="Write report.html at the end."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+) -> None:
+    """Simulate every policy on the same worlds and write the run folder."""
+    from .cli_run import ProgressReporter, fresh_folder, print_results
+    from .runner import execute
+
+    with exit_on_flowsim_error():
+        loaded = load_scenario(scenario)
+        if scheduler is not None:
+            raise FlowsimError("--scheduler (Dask) is not available yet in this version; run locally with --workers")
+        if target_ci is not None or max_replications is not None:
+            raise FlowsimError("--target-ci and --max-replications are not available yet in this version")
+        if report:
+            raise FlowsimError("--report is not available yet in this version")
+        if timeline_step is not None and timeline_step <= 0:
+            raise FlowsimError(f"--timeline-step must be above 0, got {timeline_step}")
+        folder = out if out is not None else Path("results") / scenario.stem
+        if not resume:
+            fresh_folder(folder)
+        try:
+            with ProgressReporter(quiet) as progress:
+                results = execute(
+                    loaded, replications=replications, seed=seed, policies=policy or None, workers=workers,
+                    out=folder, resume=resume, timeline_step=timeline_step, progress=progress,
+                )  # fmt: skip
+        except KeyboardInterrupt:
+            typer.echo(f"interrupted: partial results kept in {folder}/; complete them with --resume", err=True)
+            raise typer.Exit(130) from None
+        results.write_summaries(folder)
+    if not quiet:
+        print_results(results, folder)
+
+
+def summary(scenario: Scenario) -> str:
+    """A short plain-text description of a valid scenario (what ``validate`` prints)."""
+    unit = scenario.time_unit
+    lines = [
+        f"{scenario.name} ({scenario.source}): valid",
+        f"horizon: {show(scenario.horizon)} {_units(unit, scenario.horizon)}",
+        f"teams: {len(scenario.teams)}",
+    ]
+    width = max(map(len, scenario.teams))
+    for name, team in scenario.teams.items():
+        text = f"capacity {team.capacity}"
+        for change in team.capacity_changes:
+            text += f", {change.capacity} from {unit} {show(change.at)}"
+        if team.focus == "shared":
+            text += f", shared (switching {team.switching_curve().rule})"
+        lines.append(f"  {name:<{width}}  {text}")
+    lines.append(f"projects: {len(scenario.projects)} listed")
+    if scenario.templates:
+        lines.append(f"templates: {len(scenario.templates)} ({', '.join(scenario.templates)})")
+    lines.append(f"arrivals: {len(scenario.arrivals)} {'stream' if len(scenario.arrivals) == 1 else 'streams'}")
+    width = max((len(s.stream_name) for s in scenario.arrivals), default=0)
+    for stream in scenario.arrivals:
+        end = show(stream.end) if stream.end is not None else show(scenario.horizon)
+        lines.append(
+            f"  {stream.stream_name:<{width}}  template {stream.template}, {show(stream.rate)} per {unit}, "
+            f"{unit}s {show(stream.start)}-{end}"
+        )
+    lines.append(f"policies: {len(scenario.policies)} (the first is the baseline)")
+    width = max(map(len, scenario.policies))
+    for name, policy in scenario.policies.items():
+        parts = [f"intake {_rule(policy.intake)}", f"sequencing {_rule(policy.sequencing)}"]
+        if policy.intervention is not None:
+            parts.append(f"intervention {_rule(policy.intervention)}")
+        parts += [flag for flag in ("preempt", "perfect_information") if getattr(policy, flag)]
+        lines.append(f"  {name:<{width}}  {', '.join(parts)}")
+    return "\n".join(lines)
+
+
+def _units(unit: str, amount: float) -> str:
+    return unit if amount == 1 else unit + "s"
+
+
+def _rule(ref: RuleRef) -> str:
+    if not ref.params:
+        return ref.rule
+    return f"{ref.rule}({', '.join(f'{k}={show(v)}' for k, v in ref.params.items())})"
+
+
+def main() -> None:
+    """Console-script entry point (``flowsim = "flowsim.cli:main"``)."""
+    app(prog_name="flowsim")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""``flowsim run``: Monte Carlo runs from the command line (DESIGN section 10).
+
+Writes the run folder chunk by chunk, then ``summary.csv`` and
+``project_summary.csv``, and prints a compact table per policy with a
+one-line verdict in money against the baseline.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .errors import FlowsimError
+from .format import money
+from .store import MANIFEST
+from .tables import TABLES
+
+# What a run folder holds; only these are removed when a run is started afresh.
+RUN_FILES = (MANIFEST, "summary.csv", "project_summary.csv", "report.html")
+
+
+def fresh_folder(out: Path) -> None:
+    """Empty a previous run's folder (only files flowsim writes), keeping anything else."""
+    if out.exists() and not out.is_dir():
+        raise FlowsimError(f"--out must be a folder, got the file {str(out)!r}")
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    for table in TABLES:
+        shutil.rmtree(out / f"{table}.parquet", ignore_errors=True)
+
+
+class ProgressReporter:
+    """Replications done, rate and ETA on stderr: a rich bar on a terminal, plain lines otherwise."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.console = Console(stderr=True)
+        self.bar: Progress | None = None
+        self.task = None
+        self.started = time.monotonic()
+        self.last_line = 0.0
+
+    def __enter__(self):
+        if not self.quiet and self.console.is_terminal:
+            self.bar = Progress(
+                TextColumn("replications"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
+            self.bar.__enter__()
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rate = f"{done / elapsed:.1f}/s"
+        if self.bar is not None:
+            if self.task is None:
+                self.task = self.bar.add_task("run", total=total, rate=rate)
+            self.bar.update(self.task, completed=done, total=total, rate=rate)
+        elif done == total or time.monotonic() - self.last_line >= 2.0:
+            self.last_line = time.monotonic()
+            remaining = (total - done) / (done / elapsed) if done else float("nan")
+            print(f"replications {done}/{total}, {rate}, eta {remaining:.0f}s", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+        return False
+
+
+def policy_table(results) -> Table:
+    """Mean and 95% CI per policy of the headline metrics."""
+    summary = results.summary()
+    scenario = results.manifest["scenario"]
+    unit = scenario["time_unit"]
+    table = Table(title=f"{scenario['name']}: {results.manifest['replications_completed']} replications")
+    for column in ("policy", "value delivered", "value delayed", "cycle time (mean, P90)", "delivered", "throughput"):
+        table.add_column(column, justify="left" if column == "policy" else "right")
+
+    def cell(policy: str, metric: str, fmt) -> str:
+        row = summary[(summary.policy == policy) & (summary.metric == metric)].iloc[0]
+        return f"{fmt(row['mean'])} ({fmt(row['ci_low'])} to {fmt(row['ci_high'])})"
+
+    def get(policy: str, metric: str) -> float:
+        return summary[(summary.policy == policy) & (summary.metric == metric)].iloc[0]["mean"]
+
+    for policy in results.policies:
+        table.add_row(
+            policy,
+            cell(policy, "value_delivered", money),
+            cell(policy, "value_delayed", money),
+            f"{get(policy, 'cycle_time_mean'):.1f}, {get(policy, 'cycle_time_p90'):.1f} {unit}s",
+            f"{get(policy, 'delivered'):.1f}",
+            f"{get(policy, 'throughput'):.3f}/{unit}",
+        )
+    return table
+
+
+def print_results(results, out: Path | None) -> None:
+    # Piped output gets a wide fixed width rather than rich's 80 columns.
+    console = Console() if Console().is_terminal else Console(width=160)
+    console.print(policy_table(results))
+    for line in results.verdicts():
+        console.print(line)
+    if out is not None:
+        console.print(f"results: {out}/")

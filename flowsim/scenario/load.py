@@ -1,0 +1,177 @@
+"""Reading a scenario: file or text -> YAML -> validated ``Scenario``.
+
+Everything that can be wrong with the input becomes a ``Problem`` naming the
+file, the key path, the rule and the value found; all of them are collected
+and raised together as one ``ScenarioError`` (DESIGN section 10), so a user
+fixes a file in one pass rather than one error per run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ..errors import Described, Problem, ScenarioError, validation_problems
+from .checks import check_scenario
+from .model import Scenario
+
+__all__ = ["load_scenario", "read_yaml", "scenario_from_dict"]
+
+
+def load_scenario(path_or_text: str | os.PathLike | Mapping | Scenario, *, source: str | None = None) -> Scenario:
+    """Load and validate a scenario.
+
+    ``path_or_text`` is a path (``str`` or ``PathLike``) to a YAML file, YAML
+    text (a ``str`` containing a line break), a mapping already parsed, or a
+    ``Scenario`` (returned as is).  ``source`` names the input in messages; it
+    defaults to the path as given, ``<text>`` or ``<dict>``.
+
+    Raises ``ScenarioError`` listing every problem found.
+    """
+    if isinstance(path_or_text, Scenario):
+        return path_or_text
+    if isinstance(path_or_text, Mapping):
+        return scenario_from_dict(path_or_text, source=source or "<dict>")
+    data, source = read_yaml(path_or_text, source=source)
+    return scenario_from_dict(data, source=source)
+
+
+def scenario_from_dict(data: Any, source: str = "<dict>") -> Scenario:
+    """Validate parsed scenario data (the mapping a YAML file holds) and cross-check it."""
+    if data is None:
+        raise ScenarioError([_whole(source, "a mapping of scenario keys (horizon, teams, ...)", "an empty file")])
+    if not isinstance(data, Mapping):
+        kind = {list: "a list", str: "a single text value"}.get(type(data), f"a single {type(data).__name__}")
+        raise ScenarioError([_whole(source, "a mapping of scenario keys (horizon, teams, ...)", kind)])
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as error:
+        raise ScenarioError(validation_problems(error, data, source=source, model=Scenario)) from None
+    scenario._source = source
+    problems = check_scenario(scenario)
+    if problems:
+        raise ScenarioError(problems)
+    return scenario
+
+
+def read_yaml(path_or_text: str | os.PathLike, *, source: str | None = None) -> tuple[Any, str]:
+    """Parse a YAML file or text with the safe loader; return ``(data, source)``.
+
+    A ``str`` with a line break is YAML text, any other ``str`` or a
+    ``PathLike`` is a file path.  Raises ``ScenarioError`` for a missing,
+    unreadable or malformed file.
+    """
+    if isinstance(path_or_text, str) and "\n" in path_or_text:
+        source = source or "<text>"
+        text = path_or_text
+    else:
+        path = Path(path_or_text)
+        source = source or str(path_or_text)
+        text = _read_text(path, source)
+    return _parse(text, source), source
+
+
+def _whole(source: str, rule: str, found: str) -> Problem:
+    """A problem with the input as a whole (no key path)."""
+    return Problem(source, "", rule, Described(found))
+
+
+def _read_text(path: Path, source: str) -> str:
+    if path.is_dir():
+        raise ScenarioError([_whole(source, "a scenario file", "a directory")])
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError([_whole(source, "an existing scenario file", "no such file")]) from None
+    except OSError as error:
+        found = f"an unreadable file ({error.strerror or error})"
+        raise ScenarioError([_whole(source, "a readable scenario file", found)]) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        found = Described(f"the byte 0x{raw[error.start]:02x} (save the file as UTF-8)")
+        raise ScenarioError([Problem(source, f"line {line}", "UTF-8 text", found)]) from None
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, also recording keys repeated within one mapping.
+
+    Plain PyYAML keeps the last of two equal keys and drops the first without a
+    word; a scenario must never silently ignore a key.
+    """
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.repeated: list[tuple[yaml.Node, yaml.Node]] = []
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[object, yaml.Node] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # ``<<: *base`` may override keys: that is its purpose
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    if key in seen:
+                        self.repeated.append((seen[key], key_node))
+                    else:
+                        seen[key] = key_node
+                except TypeError:  # an unhashable key: the base loader reports it
+                    pass
+        return super().construct_mapping(node, deep=deep)
+
+
+def _parse(text: str, source: str) -> Any:
+    if not text.strip():
+        raise ScenarioError([_whole(source, "a mapping of scenario keys (horizon, teams, ...)", "an empty file")])
+    loader = _Loader(text)
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as error:
+        raise ScenarioError([_yaml_problem(error, text, source)]) from None
+    finally:
+        loader.dispose()
+    if loader.repeated:
+        raise ScenarioError(
+            [
+                Problem(
+                    source,
+                    f"line {second.start_mark.line + 1}",
+                    f"a key used once in its mapping (first used at line {first.start_mark.line + 1})",
+                    second.value,
+                )
+                for first, second in sorted(loader.repeated, key=lambda pair: pair[1].start_mark.line)
+            ]
+        )
+    return data
+
+
+def _yaml_problem(error: yaml.YAMLError, text: str, source: str) -> Problem:
+    lines = text.splitlines()
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
+    reason = getattr(error, "problem", None) or str(error).splitlines()[0]
+    if context:
+        if context_mark is not None and (mark is None or mark.line >= len(lines)):
+            # An error found at the end of the file started where the context did
+            # (an unclosed quote or bracket): point there.
+            mark = context_mark
+        elif context_mark is not None and context_mark.line != mark.line:
+            # The mistake is often where the context started (an unclosed bracket).
+            context = f"{context} started at line {context_mark.line + 1}"
+        reason = f"{context}: {reason}"
+    if isinstance(error, yaml.constructor.ConstructorError) and "tag" in (reason or ""):
+        rule = "plain YAML data (tags such as !!python/object are not allowed)"
+    else:
+        rule = f"valid YAML ({reason})"
+    if mark is None:
+        return Problem(source, "", rule, Described("a file that does not parse"))
+    line = lines[mark.line].strip() if mark.line < len(lines) else ""
+    where = f"line {mark.line + 1}, column {mark.column + 1}"
+    return Problem(source, where, rule, line if line else Described("the end of the file"))

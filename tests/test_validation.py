@@ -1,0 +1,558 @@
+"""Bad scenarios fail with exact, located messages and exit code 2 (DESIGN section 10).
+
+Each case starts from a valid scenario, makes one mistake, runs ``flowsim
+validate`` and compares stderr line for line with the expected
+``FILE: path must be RULE, got VALUE`` messages: the whole output, so a case
+also proves the mistake is reported once, not once per pydantic union branch.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import flowsim
+from flowsim.cli import app
+from flowsim.errors import Problem, ScenarioError
+from flowsim.scenario import Scenario, load_scenario, scenario_from_dict
+
+BAD = Path(__file__).parent / "fixtures" / "bad"
+ROOT = Path(flowsim.__file__).resolve().parent.parent
+
+BASE = {
+    "name": "Test portfolio",
+    "horizon": 104,
+    "teams": {
+        "platform": {"capacity": 3},
+        "data": {"capacity": 1, "capacity_changes": [{"at": 52, "capacity": 2}]},
+        "ux": {"capacity": 2, "focus": "shared", "switching": "weinberg"},
+    },
+    "projects": [
+        {
+            "id": "crm",
+            "value": {"rate": 20000, "life": 104},
+            "stages": [
+                {
+                    "name": "build",
+                    "team": "platform",
+                    "effort": {"dist": "triangular", "low": 8, "mode": 12, "high": 24},
+                },
+                {"name": "reports", "team": "data", "effort": {"dist": "lognormal", "median": 3, "p90": 6}},
+                {"name": "screens", "team": "ux", "effort": 2, "after": ["build"]},
+            ],
+        },
+        {
+            "id": "pricing",
+            "value": {"rate": 8000, "profile": "window", "closes": 40},
+            "depends_on": ["crm"],
+            "stages": [{"team": "data", "effort": 4}],
+        },
+        {
+            "id": "billing",
+            "value": {"rate": 6000, "profile": "deadline", "due": 26, "penalty": 0.5},
+            "stages": [{"team": "platform", "effort": 10, "done": 4}, {"team": "data", "effort": 2}],
+        },
+    ],
+    "templates": {
+        "enhancement": {
+            "value": {"rate": {"dist": "uniform", "low": 500, "high": 3000}, "profile": "decay", "half_life": 26},
+            "stages": [{"team": "ux", "effort": {"dist": "pert", "low": 0.5, "mode": 1, "high": 3}}],
+        }
+    },
+    "arrivals": [{"template": "enhancement", "rate": 0.5, "end": 100, "name": "ideas"}],
+    "policies": {
+        "push-fifo": {"intake": "admit_all", "sequencing": "fifo"},
+        "cd3-wip6": {
+            "intake": {"rule": "wip_limit", "limit": 6},
+            "sequencing": "cd3",
+            "intervention": {"rule": "review", "every": 4, "cancel_below": 0.2},
+        },
+    },
+}
+
+SUMMARY = """\
+Test portfolio ({file}): valid
+horizon: 104 weeks
+teams: 3
+  platform  capacity 3
+  data      capacity 1, 2 from week 52
+  ux        capacity 2, shared (switching weinberg)
+projects: 3 listed
+templates: 1 (enhancement)
+arrivals: 1 stream
+  ideas  template enhancement, 0.5 per week, weeks 0-100
+policies: 2 (the first is the baseline)
+  push-fifo  intake admit_all, sequencing fifo
+  cd3-wip6   intake wip_limit(limit=6), sequencing cd3, intervention review(every=4, cancel_below=0.2)
+"""
+
+runner = CliRunner()
+
+
+def validate(path: Path | str):
+    return runner.invoke(app, ["validate", str(path)])
+
+
+def write(tmp_path: Path, data: object, name: str = "scenario.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def stage(i: int, j: int) -> str:
+    return f"projects[{i}].stages[{j}]"
+
+
+def test_valid_scenario_passes_and_is_summarised(tmp_path):
+    path = write(tmp_path, BASE)
+    result = validate(path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == SUMMARY.format(file=path)
+    assert result.stderr == ""
+
+
+def test_design_example_is_valid():
+    result = validate(Path(__file__).parent / "fixtures" / "design_example.yaml")
+    assert result.exit_code == 0, result.output
+    assert "policies: 3 (the first is the baseline)" in result.stdout
+
+
+# Each case: a mistake made to a copy of BASE, and every line validate must print.
+CASES = {
+    # -- types and keys, found while parsing ----------------------------------
+    "wrong type deep inside": (
+        lambda d: d["projects"][0]["stages"][1]["effort"].update(p90="six"),
+        [f"{stage(0, 1)}.effort.p90 must be a number, got 'six'"],
+    ),
+    "effort neither number nor distribution": (
+        lambda d: d["projects"][0]["stages"][2].update(effort="two"),
+        [f"{stage(0, 2)}.effort must be a number or a distribution {{dist: NAME, ...}}, got 'two'"],
+    ),
+    "unknown key at top level": (
+        lambda d: d.update(horizn=5),
+        [
+            "horizn must be a known key (allowed: name, description, time_unit, horizon, discount_rate, "
+            "estimation_error, seed, timeline_step, teams, projects, templates, arrivals, policies; "
+            "did you mean 'horizon'?), got 'horizn'"
+        ],
+    ),
+    "unknown key in a team": (
+        lambda d: d["teams"]["platform"].update(capcity=3),
+        [
+            "teams.platform.capcity must be a known key (allowed: capacity, cost_rate, capacity_changes, "
+            "focus, switching, loss; did you mean 'capacity'?), got 'capcity'"
+        ],
+    ),
+    "unknown key in a stage": (
+        lambda d: d["projects"][1]["stages"][0].update(efort=3),
+        [
+            f"{stage(1, 0)}.efort must be a known key (allowed: name, team, effort, estimate, crew, after, done; "
+            "did you mean 'effort'?), got 'efort'"
+        ],
+    ),
+    "unknown key in a distribution": (
+        lambda d: d["projects"][0]["stages"][1]["effort"].update(p95=9),
+        [f"{stage(0, 1)}.effort.p95 must be a known key (allowed: dist, median, p90; did you mean 'p90'?), got 'p95'"],
+    ),
+    "missing required key": (
+        lambda d: d["teams"]["platform"].pop("capacity"),
+        ["teams.platform.capacity must be given, got nothing"],
+    ),
+    "negative capacity": (
+        lambda d: d["teams"]["data"].update(capacity=-1),
+        ["teams.data.capacity must be a whole number of at least 1, got -1"],
+    ),
+    "fractional capacity": (
+        lambda d: d["teams"]["data"].update(capacity=1.5),
+        ["teams.data.capacity must be a whole number, got 1.5"],
+    ),
+    "zero horizon": (lambda d: d.update(horizon=0), ["horizon must be a number above 0, got 0"]),
+    "infinite horizon": (lambda d: d.update(horizon=float("inf")), ["horizon must be a finite number, got inf"]),
+    "inf effort": (
+        lambda d: d["projects"][1]["stages"][0].update(effort=float("inf")),
+        [f"{stage(1, 0)}.effort must be a finite number, got inf"],
+    ),
+    "unknown time unit": (lambda d: d.update(time_unit="month"), ["time_unit must be one of week, day, got 'month'"]),
+    "unknown dist name": (
+        lambda d: d["projects"][1]["stages"][0].update(effort={"dist": "normal", "mean": 3}),
+        [
+            f"{stage(1, 0)}.effort.dist must be one of fixed, uniform, triangular, pert, lognormal, exponential, "
+            "weibull, empirical, got 'normal'"
+        ],
+    ),
+    "distribution without dist": (
+        lambda d: d["projects"][1]["stages"][0].update(effort={"low": 1, "high": 3}),
+        [
+            f"{stage(1, 0)}.effort.dist must be given (one of fixed, uniform, triangular, pert, lognormal, "
+            "exponential, weibull, empirical), got nothing"
+        ],
+    ),
+    "low above high": (
+        lambda d: d["templates"]["enhancement"]["value"].update(rate={"dist": "uniform", "low": 3000, "high": 500}),
+        ["templates.enhancement.value.rate.high must be above low (3000), got 500"],
+    ),
+    "p90 below median": (
+        lambda d: d["projects"][0]["stages"][1]["effort"].update(p90=2),
+        [f"{stage(0, 1)}.effort.p90 must be above median (3), got 2"],
+    ),
+    "done negative": (
+        lambda d: d["projects"][2]["stages"][0].update(done=-1),
+        [f"{stage(2, 0)}.done must be a number of at least 0, got -1"],
+    ),
+    "rule as a mapping without rule": (
+        lambda d: d["policies"]["push-fifo"].update(intake={"limit": 3}),
+        ["policies.push-fifo.intake must be a rule name or {rule: NAME, ...parameters}, got {limit: 3}"],
+    ),
+    "switching without shared focus": (
+        lambda d: d["teams"]["platform"].update(switching="weinberg"),
+        [
+            "teams.platform.switching must be set only with focus: shared "
+            "(switching is how shared work slows down), got 'weinberg'"
+        ],
+    ),
+    # -- cross-checks, once the file parses -------------------------------------
+    "missing team": (
+        lambda d: d["projects"][1]["stages"][0].update(team="dta"),
+        [
+            f"{stage(1, 0)}.team must be a team defined under teams (known: platform, data, ux; did you mean 'data'?), "
+            "got 'dta'"
+        ],
+    ),
+    "crew too large": (
+        lambda d: d["projects"][1]["stages"][0].update(crew=3),
+        [f"{stage(1, 0)}.crew must be at most 2, the most capacity team 'data' ever has, got 3"],
+    ),
+    "duplicate project ids": (
+        lambda d: d["projects"][2].update(id="crm"),
+        ["projects[2].id must be unique (projects[0] has this id), got 'crm'"],
+    ),
+    "duplicate stage names": (
+        lambda d: d["projects"][2]["stages"][1].update(team="platform"),
+        [
+            f"{stage(2, 1)}.name must be unique in the project "
+            "(stages[0] is also 'platform'; a stage's name defaults to its team's), got 'platform'"
+        ],
+    ),
+    "duplicate stream names": (
+        lambda d: d["arrivals"].append({"template": "enhancement", "rate": 1, "name": "ideas"}),
+        ["arrivals[1].name must be unique among arrival streams (arrivals[0] is also 'ideas'), got 'ideas'"],
+    ),
+    "unknown dependency": (
+        lambda d: d["projects"][1].update(depends_on=["crn"]),
+        [
+            "projects[1].depends_on[0] must be the id of a listed project (known: crm, pricing, billing; "
+            "did you mean 'crm'?), got 'crn'"
+        ],
+    ),
+    "unknown template": (
+        lambda d: d["arrivals"][0].update(template="enhancements"),
+        [
+            "arrivals[0].template must be a template defined under templates (known: enhancement; "
+            "did you mean 'enhancement'?), got 'enhancements'"
+        ],
+    ),
+    "unknown after": (
+        lambda d: d["projects"][0]["stages"][2].update(after=["bild"]),
+        [
+            f"{stage(0, 2)}.after[0] must be a stage of this project (known: build, reports, screens; "
+            "did you mean 'build'?), got 'bild'"
+        ],
+    ),
+    "dependency cycle": (
+        lambda d: (d["projects"][0].update(depends_on=["billing"]), d["projects"][2].update(depends_on=["pricing"])),
+        [
+            "projects[0].depends_on must be free of cycles (a -> b: a depends on b), "
+            "got the cycle crm -> billing -> pricing -> crm"
+        ],
+    ),
+    "stage cycle": (
+        lambda d: d["projects"][0]["stages"][0].update(after=["screens"]),
+        [
+            f"{stage(0, 0)}.after must be free of cycles (a -> b: a runs after b), "
+            "got the cycle build -> screens -> build"
+        ],
+    ),
+    "unsorted capacity changes": (
+        lambda d: d["teams"]["data"].update(capacity_changes=[{"at": 52, "capacity": 2}, {"at": 26, "capacity": 3}]),
+        [
+            "teams.data.capacity_changes[1].at must be later than the previous change (at 52): "
+            "changes are listed in time order, got 26"
+        ],
+    ),
+    "capacity change beyond horizon": (
+        lambda d: d["teams"]["data"].update(capacity_changes=[{"at": 104, "capacity": 2}]),
+        ["teams.data.capacity_changes[0].at must be before the horizon (104), got 104"],
+    ),
+    "effort zero": (
+        lambda d: d["projects"][1]["stages"][0].update(effort=0),
+        [f"{stage(1, 0)}.effort must be a number above 0, got 0"],
+    ),
+    "effort distribution below zero": (
+        lambda d: d["projects"][1]["stages"][0].update(effort={"dist": "uniform", "low": -1, "high": 3}),
+        [
+            f"{stage(1, 0)}.effort must be a distribution that cannot go below 0 "
+            "(an effort is never negative; lowest here: -1), got {dist: 'uniform', low: -1, high: 3}"
+        ],
+    ),
+    "negative value rate": (
+        lambda d: d["projects"][0]["value"].update(rate=-5),
+        ["projects[0].value.rate must be a number of at least 0, got -5"],
+    ),
+    "arrival start after end": (
+        lambda d: d["arrivals"][0].update(start=60, end=50),
+        ["arrivals[0].end must be above start (60), got 50"],
+    ),
+    "arrival end beyond horizon": (
+        lambda d: d["arrivals"][0].update(end=200),
+        ["arrivals[0].end must be at most the horizon (104), got 200"],
+    ),
+    "window without closes": (
+        lambda d: d["projects"][1]["value"].pop("closes"),
+        ["projects[1].value.closes must be given for profile window, got nothing"],
+    ),
+    "decay without half_life": (
+        lambda d: d["templates"]["enhancement"]["value"].pop("half_life"),
+        ["templates.enhancement.value.half_life must be given for profile decay, got nothing"],
+    ),
+    "deadline without penalty or fine": (
+        lambda d: d["projects"][2]["value"].pop("penalty"),
+        ["projects[2].value.penalty must be given (or a fine, or both) for profile deadline, got nothing"],
+    ),
+    "parameter of another profile": (
+        lambda d: d["projects"][0]["value"].update(half_life=10),
+        ["projects[0].value.half_life must be used only with profile: decay (the profile here is standard), got 10"],
+    ),
+    "template form in a project": (
+        lambda d: d["projects"][1]["value"].update(closes_in=d["projects"][1]["value"].pop("closes")),
+        [
+            "projects[1].value.closes_in must be written as closes in a listed project (closes_in is for templates), "
+            "got 40"
+        ],
+    ),
+    "project form in a template": (
+        lambda d: d["templates"]["enhancement"].update(value={"rate": 100, "profile": "window", "closes": 10}),
+        [
+            "templates.enhancement.value.closes must be written as closes_in in a template "
+            "(relative to the project's arrival), got 10"
+        ],
+    ),
+    "done beyond effort": (
+        lambda d: d["projects"][2]["stages"][0].update(done=10),
+        [f"{stage(2, 0)}.done must be below the stage's effort (10); write done: true for a finished stage, got 10"],
+    ),
+    "done in a template": (
+        lambda d: d["templates"]["enhancement"]["stages"][0].update(done=True),
+        [
+            "templates.enhancement.stages[0].done must be left out in a template "
+            "(only listed projects are in flight), got true"
+        ],
+    ),
+    "promised in a template": (
+        lambda d: d["templates"]["enhancement"].update(promised=20),
+        ["templates.enhancement.promised must be left out in a template (only listed projects promise dates), got 20"],
+    ),
+    # -- policies ---------------------------------------------------------------
+    "unknown rule name": (
+        lambda d: d["policies"]["cd3-wip6"].update(sequencing="cd4"),
+        [
+            "policies.cd3-wip6.sequencing must be a known sequencing rule (one of cd3, cd3_bottleneck, edd, fifo, "
+            "least_slack, random, sjf, value, wsjf; did you mean 'cd3'?), got 'cd4'"
+        ],
+    ),
+    "unknown rule parameter": (
+        lambda d: d["policies"]["cd3-wip6"]["intake"].update(limt=4),
+        [
+            "policies.cd3-wip6.intake.limt must be a known parameter of wip_limit "
+            "(allowed: limit; did you mean 'limit'?), got 'limt'"
+        ],
+    ),
+    "rule parameter of the wrong type": (
+        lambda d: d["policies"]["cd3-wip6"]["intervention"].update(every="monthly"),
+        ["policies.cd3-wip6.intervention.every must be a number, got 'monthly'"],
+    ),
+    "parameter for a rule that takes none": (
+        lambda d: d["policies"]["push-fifo"].update(sequencing={"rule": "fifo", "limit": 2}),
+        ["policies.push-fifo.sequencing.limit must be a known parameter of fifo (allowed: none), got 'limit'"],
+    ),
+    "drum on an unknown team": (
+        lambda d: d["policies"].update(drum={"intake": {"rule": "drum", "buffer": 8, "team": "qa"}}),
+        ["policies.drum.intake.team must be a team defined under teams (known: platform, data, ux), got 'qa'"],
+    ),
+    "team_wip limit on an unknown team": (
+        lambda d: d["policies"].update(tw={"intake": {"rule": "team_wip", "limits": {"data": 2, "qa": 3}}}),
+        ["policies.tw.intake.limits.qa must be a team defined under teams (known: platform, data, ux), got 'qa'"],
+    ),
+    "empty policy name": (
+        lambda d: d["policies"].update({"": {"sequencing": "fifo"}}),
+        ["policies must be keyed by non-empty names, got ''"],
+    ),
+    "wsjf without fields": (
+        lambda d: (
+            d["policies"].update(safe={"sequencing": "wsjf"}),
+            [p.update(business_value=3, time_criticality=2, risk_reduction=1, job_size=5) for p in d["projects"][:2]],
+            d["projects"][1].pop("job_size"),
+        ),
+        [
+            "projects[1].job_size must be given (policy 'safe' sequences by wsjf), got nothing",
+            "projects[2] must be given business_value, time_criticality, risk_reduction and job_size "
+            "(policy 'safe' sequences by wsjf), got none of them",
+            "templates.enhancement must be given business_value, time_criticality, risk_reduction and job_size "
+            "(policy 'safe' sequences by wsjf), got none of them",
+        ],
+    ),
+    # -- several mistakes: all reported ----------------------------------------
+    "several parse problems at once": (
+        lambda d: (d.update(horizon=-1), d["teams"]["ux"].update(capacity=0)),
+        ["horizon must be a number above 0, got -1", "teams.ux.capacity must be a whole number of at least 1, got 0"],
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", CASES.keys())
+def test_mistake_is_reported_exactly(tmp_path, mistake):
+    mutate, expected = CASES[mistake]
+    data = copy.deepcopy(BASE)
+    mutate(data)
+    path = write(tmp_path, data)
+    result = validate(path)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [f"{path}: {line}" for line in expected]
+
+
+# -- the file itself ------------------------------------------------------------
+
+FILE_CASES = {
+    "invalid_yaml.yaml": "{file}: line 4, column 6 must be valid YAML (while parsing a flow sequence started at "
+    "line 3: expected ',' or ']', but got ':'), got 'teams: {{dev: {{capacity: 1}}}}'",
+    "python_tag.yaml": "{file}: line 3, column 10 must be plain YAML data (tags such as !!python/object are not "
+    "allowed), got 'horizon: !!python/object/apply:os.system [\"echo flowsim-should-never-run-this\"]'",
+    "empty.yaml": "{file} must be a mapping of scenario keys (horizon, teams, ...), got an empty file",
+    "top_level_list.yaml": "{file} must be a mapping of scenario keys (horizon, teams, ...), got a list",
+    "duplicate_key.yaml": "{file}: line 4 must be a key used once in its mapping (first used at line 3), got 'dev'\n"
+    "{file}: line 5 must be a key used once in its mapping (first used at line 1), got 'horizon'",
+}
+
+
+@pytest.mark.parametrize("name", FILE_CASES.keys())
+def test_bad_file_is_reported(name):
+    path = BAD / name
+    result = validate(path)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == FILE_CASES[name].format(file=path) + "\n"
+    assert "Traceback" not in result.output
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nope.yaml"
+    result = validate(path)
+    assert result.exit_code == 2
+    assert result.stderr == f"{path} must be an existing scenario file, got no such file\n"
+
+
+def test_directory(tmp_path):
+    result = validate(tmp_path)
+    assert result.exit_code == 2
+    assert result.stderr == f"{tmp_path} must be a scenario file, got a directory\n"
+
+
+def test_not_utf8(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("horizon: 10\nname: Caf\xe9\n".encode("latin-1"))
+    result = validate(path)
+    assert result.exit_code == 2
+    assert result.stderr == f"{path}: line 2 must be UTF-8 text, got the byte 0xe9 (save the file as UTF-8)\n"
+
+
+def test_python_tag_is_never_executed(tmp_path):
+    marker = tmp_path / "marker"
+    path = tmp_path / "evil.yaml"
+    path.write_text(f'horizon: !!python/object/apply:os.system ["touch {marker}"]\nteams: {{dev: {{capacity: 1}}}}\n')
+    assert validate(path).exit_code == 2
+    assert not marker.exists()
+
+
+def test_subprocess_exit_code_and_stderr():
+    # The real entry point, in a fresh interpreter: exit code 2, every problem, no traceback.
+    path = BAD / "many_problems.yaml"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    code = "from flowsim.cli import main; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "validate", str(path)], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"{path}: projects[0].stages[0].crew must be at most 2, the most capacity team 'dev' ever has, got 3",
+        f"{path}: projects[0].stages[1].team must be a team defined under teams (known: dev), got 'qa'",
+        f"{path}: projects[1].stages[0].effort must be a number above 0, got 0",
+        f"{path}: projects[1].depends_on[0] must be the id of a listed project (known: a, b), got 'c'",
+        f"{path}: policies.base.intake must be a known intake rule (one of admit_all, cadence, drum, team_wip, "
+        "threshold, wip_limit; did you mean 'wip_limit'?), got 'wip_limt'",
+    ]
+
+
+def test_subprocess_valid_scenario(tmp_path):
+    path = write(tmp_path, BASE)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", "from flowsim.cli import main; main()", "validate", str(path)],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == SUMMARY.format(file=path)
+
+
+def test_missing_argument_is_a_usage_error():
+    assert runner.invoke(app, ["validate"]).exit_code == 2
+
+
+# -- the Python API ---------------------------------------------------------------
+
+
+def test_load_scenario_from_path_text_and_dict(tmp_path):
+    path = write(tmp_path, BASE)
+    from_path = load_scenario(path)
+    assert isinstance(from_path, Scenario)
+    assert from_path.source == str(path)
+    from_text = load_scenario(path.read_text())
+    assert from_text.source == "<text>"
+    assert from_text.model_dump() == from_path.model_dump()
+    from_dict = scenario_from_dict(copy.deepcopy(BASE))
+    assert from_dict.source == "<dict>"
+    assert load_scenario(path, source="named.yaml").source == "named.yaml"
+    assert load_scenario(from_path) is from_path
+
+
+def test_scenario_error_lists_problem_objects():
+    data = copy.deepcopy(BASE)
+    data["horizon"] = 0
+    with pytest.raises(ScenarioError) as caught:
+        scenario_from_dict(data, source="x.yaml")
+    assert caught.value.problems == [Problem("x.yaml", "horizon", "a number above 0", 0)]
+    assert str(caught.value) == "x.yaml: horizon must be a number above 0, got 0"
+
+
+def test_ids_written_as_numbers_are_text():
+    data = copy.deepcopy(BASE)
+    data["projects"][0]["id"] = 42
+    data["projects"][1]["depends_on"] = [42]
+    scenario = scenario_from_dict(data)
+    assert scenario.projects[0].id == "42"
+    assert scenario.projects[1].depends_on == ["42"]
+
+
+def test_defaults_when_no_policies_given():
+    data = copy.deepcopy(BASE)
+    del data["policies"]
+    scenario = scenario_from_dict(data)
+    assert list(scenario.policies) == ["baseline"]
+    assert scenario.policies["baseline"].intake.rule == "admit_all"
+    assert scenario.policies["baseline"].sequencing.rule == "fifo"
