@@ -38,6 +38,7 @@ class CapacityMixin:
         team.wip -= 1
         stage.status = FINISHED
         stage.finished_at = now
+        stage.project.version += 1
         self._log(now, stage.project, stage, ev.FINISHED, units)
         self._released(team, now)
         project = stage.project
@@ -147,6 +148,7 @@ class CapacityMixin:
             project.started_at = now
         team.running[stage] = None
         project.running += 1
+        project.version += 1
         if team.shared:
             self._log(now, project, stage, ev.STARTED, stage.crew)
         else:
@@ -176,6 +178,7 @@ class CapacityMixin:
         stage.rate = 0.0
         stage.units = 0
         stage.project.running -= 1
+        stage.project.version += 1
 
     def _released(self, team: TeamState, now: float) -> None:
         """After stages left a team: share it anew, note its levels."""

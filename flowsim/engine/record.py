@@ -23,6 +23,12 @@ STATUS_OUTPUT = ("waiting", "waiting", "active", "delivered", "rejected", "cance
 OUTPUT_STATUSES = ("delivered", "active", "waiting", "rejected", "cancelled")
 
 
+_LOG_DTYPE = np.dtype(
+    [("time", "f8"), ("project", "i8"), ("stage", "i4"), ("team", "i4"), ("event", "i1"), ("units", "f8"),
+     ("reason", "i4")]
+)  # fmt: skip
+
+
 @dataclass
 class Record:
     projects: dict[str, np.ndarray]
@@ -92,19 +98,16 @@ def collect(sim, timeline_step: float) -> Record:
         "npv_ideal": npv_ideal,
     }  # fmt: skip
 
-    log = sim.log
-    if log:
-        times, proj, stage, team, event, units, reason = (list(c) for c in zip(*log, strict=True))
-    else:
-        times = proj = stage = team = event = units = reason = []
+    log = np.array(sim.log, dtype=_LOG_DTYPE)
+    reasons = np.asarray(sim.reasons, dtype=object)
     events = {
-        "time": np.asarray(times, dtype=np.float64),
-        "project": np.asarray(proj, dtype=np.int64),
-        "stage": np.asarray(stage, dtype=np.int32),
-        "team": np.asarray(team, dtype=np.int32),
-        "event": np.asarray(event, dtype=np.int8),
-        "units": np.asarray(units, dtype=np.int32),
-        "reason": np.asarray(reason, dtype=object),
+        "time": log["time"],
+        "project": log["project"],
+        "stage": log["stage"],
+        "team": log["team"],
+        "event": log["event"],
+        "units": log["units"],
+        "reason": reasons[log["reason"]],
     }
 
     grid = timeline_grid(horizon, step)

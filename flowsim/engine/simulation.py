@@ -68,7 +68,9 @@ class Simulation(CapacityMixin):
         self.env = simpy.Environment()
         self.horizon = world.horizon
         self.rho = setup.rho
-        self.log: list[tuple] = []  # (time, project, stage, team, event, units, reason)
+        self.log: list[tuple] = []  # (time, project, stage, team, event, units, reason code)
+        self.reasons: list[str] = [""]
+        self._reason_codes: dict[str, int] = {}
         self.levels: list[tuple] = []  # (time, wip, in_system, arrived, admitted, delivered, cancelled, rejected)
         self.counts = [0, 0, 0, 0, 0, 0, 0]
         self._decision_pending = False
@@ -358,7 +360,7 @@ class Simulation(CapacityMixin):
         """Re-rank a project's queued stages (and funnel entry) after it changed."""
         if self._constant_rank and not force:
             return
-        project.version += 1
+        project.version += 1  # invalidates cached ranks and critical paths
         for stage in project.stages:
             if stage.status == QUEUED:
                 self.teams[stage.team].queue.refile(stage, now)
@@ -368,17 +370,17 @@ class Simulation(CapacityMixin):
     # ----------------------------------------------------------------- output
 
     def _log(self, now, project, stage, event, units=0, reason=""):
-        self.log.append(
-            (
-                now,
-                project.index,
-                -1 if stage is None else stage.index,
-                -1 if stage is None else stage.team,
-                event,
-                units,
-                reason,
-            )
-        )
+        # Reasons are stored as codes into ``self.reasons`` so the log stays numeric.
+        code = 0
+        if reason:
+            code = self._reason_codes.get(reason)
+            if code is None:
+                code = self._reason_codes[reason] = len(self.reasons)
+                self.reasons.append(reason)
+        if stage is None:
+            self.log.append((now, project.index, -1, -1, event, units, code))
+        else:
+            self.log.append((now, project.index, stage.index, stage.team, event, units, code))
 
     def _count(self, wip=0, in_system=0, arrived=0, admitted=0, delivered=0, cancelled=0, rejected=0):
         c = self.counts

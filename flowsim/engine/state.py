@@ -88,6 +88,7 @@ class ProjectState:
         "arrival",
         "chain",
         "cost_pv",
+        "cp_cache",
         "delivered_at",
         "dependants",
         "depends_on",
@@ -142,21 +143,37 @@ class ProjectState:
         self.pending_deps = len(depends_on)
         self.cost_pv = 0.0  # discounted cost of capacity occupied so far (money)
         self.ideal_estimate = math.nan
-        self.version = 0  # bumped whenever progress or status changes a rank could depend on
+        self.version = 0  # bumped whenever a stage starts, stops or finishes
+        self.cp_cache = (-1, 0.0)  # (version, remaining critical path) while nothing runs
         self.rank, self.rank_at, self.rank_version = 0.0, math.nan, -1
         self.view = ProjectView(self, team_names, horizon)
 
     def remaining_critical_path(self, now: float) -> float:
         """Longest chain of estimated remaining durations (remaining / crew), time units."""
+        if self.running == 0:
+            # Nothing progresses while nothing runs: the value holds until the next change.
+            version, value = self.cp_cache
+            if version == self.version:
+                return value
         if self.chain:
-            return sum(s.remaining_estimate(now) / s.crew for s in self.stages if s.status != FINISHED)
-        finish: dict[int, float] = {}
-        longest = 0.0
-        for stage in self.topological:
-            ready = max((finish[p] for p in stage.preds), default=0.0)
-            end = ready + stage.remaining_estimate(now) / stage.crew
-            finish[stage.index] = end
-            longest = max(longest, end)
+            longest = 0.0
+            for stage in self.stages:
+                if stage.status != FINISHED:
+                    longest += stage.remaining_estimate(now) / stage.crew
+        else:
+            finish: dict[int, float] = {}
+            longest = 0.0
+            for stage in self.topological:
+                ready = 0.0
+                for p in stage.preds:
+                    if finish[p] > ready:
+                        ready = finish[p]
+                end = ready + stage.remaining_estimate(now) / stage.crew
+                finish[stage.index] = end
+                if end > longest:
+                    longest = end
+        if self.running == 0:
+            self.cp_cache = (self.version, longest)
         return longest
 
     def remaining_work(self, now: float, team: int | None = None) -> float:

@@ -1,0 +1,118 @@
+"""Engine cost per SimPy event against plain SimPy (issue 2, point 9).
+
+Times one replication of ``scenarios/bench.yaml`` under each of its policies
+(building the simulation, running it and collecting its record: what a
+replication costs the engine; the world is sampled once and shared, as in a
+real run) and a plain SimPy M/M/1 with one process per customer that makes
+the same number of SimPy events.  Both count ``env.step()`` calls the same
+way.  The two are interleaved and each is the best of several repeats, since
+these machines are shared and noisy.
+
+Usage: python benchmarks/engine.py [--repeats 7] [--replication 0]
+The last line is ``per-event cost vs plain SimPy: R`` (goal: R <= 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+
+import simpy
+
+import flowsim
+from flowsim.engine import simulation as engine_module
+from flowsim.engine.setup import build_rules, make_setup
+from flowsim.world import sample_world
+
+BENCH = Path(__file__).resolve().parent.parent / "scenarios" / "bench.yaml"
+
+
+class CountingEnvironment(simpy.Environment):
+    """A SimPy environment that counts processed events."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.steps = 0
+
+    def step(self) -> None:
+        self.steps += 1
+        super().step()
+
+
+def one_replication(scenario, setup, world, seed: int, replication: int) -> tuple[float, int]:
+    """Seconds and SimPy events for every policy of the scenario on one world."""
+    engine_module.simpy.Environment = CountingEnvironment
+    try:
+        seconds, steps = 0.0, 0
+        for name, policy in scenario.policies.items():
+            rules = build_rules(scenario, setup, name, policy, seed, replication)
+            start = time.perf_counter()
+            simulation = engine_module.Simulation(setup, world, rules)
+            simulation.run()
+            seconds += time.perf_counter() - start
+            steps += simulation.env.steps
+        return seconds, steps
+    finally:
+        engine_module.simpy.Environment = simpy.Environment
+
+
+def plain_mm1(events: int, seed: int = 1) -> tuple[float, int]:
+    """Plain SimPy M/M/1 (rho = 0.8), one process per customer, run for ``events`` steps."""
+    env = CountingEnvironment()
+    server = simpy.Resource(env, capacity=1)
+    rng = random.Random(seed)
+
+    def customer():
+        with server.request() as request:
+            yield request
+            yield env.timeout(rng.expovariate(1.0))
+
+    def source():
+        while True:
+            yield env.timeout(rng.expovariate(0.8))
+            env.process(customer())
+
+    env.process(source())
+    start = time.perf_counter()
+    while env.steps < events:
+        env.step()
+    return time.perf_counter() - start, env.steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--replication", type=int, default=0)
+    args = parser.parse_args()
+
+    scenario = flowsim.load_scenario(BENCH)
+    setup = make_setup(scenario)
+    seed = scenario.seed
+    start = time.perf_counter()
+    world = sample_world(scenario, seed, args.replication)
+    world_seconds = time.perf_counter() - start
+
+    engine_best, plain_best, steps = float("inf"), float("inf"), 0
+    for _ in range(args.repeats):
+        seconds, steps = one_replication(scenario, setup, world, seed, args.replication)
+        engine_best = min(engine_best, seconds)
+        plain_seconds, _ = plain_mm1(steps)
+        plain_best = min(plain_best, plain_seconds)
+
+    projects = len(world.projects)
+    policies = len(scenario.policies)
+    engine_per_event = engine_best / steps
+    plain_per_event = plain_best / steps
+    print(f"scenario: {BENCH.name}, {projects} projects, {len(world.team_names)} teams, {policies} policies")
+    print(f"world sampling: {world_seconds * 1e3:.1f} ms per replication (shared by the policies)")
+    print(f"engine: {engine_best * 1e3:.1f} ms for {policies} policies, {steps} SimPy events, "
+          f"{engine_per_event * 1e6:.2f} us/event (best of {args.repeats})")
+    print(f"plain SimPy M/M/1: {plain_best * 1e3:.1f} ms for the same {steps} events, "
+          f"{plain_per_event * 1e6:.2f} us/event")
+    print(f"per-event cost vs plain SimPy: {engine_per_event / plain_per_event:.2f}")
+
+
+if __name__ == "__main__":
+    main()
