@@ -20,7 +20,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/activate
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
-	$(BIN)/flowsim run $(SCENARIO) --out $(OUT) --report
+	$(BIN)/flowsim run $(SCENARIO) --out $(OUT)
 	@echo "Results are in $(OUT)/ (open $(OUT)/report.html)"
 
 test: $(VENV)/.installed-dev
