@@ -266,11 +266,23 @@ CASES = {
         ],
     ),
     "dependency cycle": (
-        lambda d: (d["projects"][0].update(depends_on=["billing"]), d["projects"][2].update(depends_on=["pricing"])),
+        # billing is in flight (it may not wait), so the cycle runs through crm and pricing.
+        lambda d: d["projects"][0].update(depends_on=["pricing"]),
         [
             "projects[0].depends_on must be free of cycles (a -> b: a depends on b), "
-            "got the cycle crm -> billing -> pricing -> crm"
+            "got the cycle crm -> pricing -> crm"
         ],
+    ),
+    "in-flight project waiting for another": (
+        lambda d: d["projects"][2].update(depends_on=["crm"]),
+        [
+            "projects[2].depends_on must be empty for a project in flight (a stage has done), "
+            "since it is admitted at time 0, got ['crm']"
+        ],
+    ),
+    "in-flight project arriving later": (
+        lambda d: d["projects"][2].update(arrival=5),
+        ["projects[2].arrival must be 0 for a project in flight (a stage has done): it is admitted at time 0, got 5"],
     ),
     "stage cycle": (
         lambda d: d["projects"][0]["stages"][0].update(after=["screens"]),

@@ -19,7 +19,7 @@ import math
 from simpy.events import Timeout
 
 from . import events as ev
-from .state import BLOCKED, FINISHED, QUEUED, RUNNING, StageState
+from .state import ACTIVE, BLOCKED, FINISHED, QUEUED, RUNNING, StageState
 from .teams import TeamState
 
 
@@ -49,7 +49,8 @@ class CapacityMixin:
             for succ in stage.succs:
                 follower = project.stages[succ]
                 follower.waiting_preds -= 1
-                if follower.waiting_preds == 0 and project.status == 2:  # ACTIVE
+                # A follower may be finished already (``done: true``): never work it again.
+                if follower.waiting_preds == 0 and follower.status == BLOCKED and project.status == ACTIVE:
                     self._enqueue(follower, now)
             self._refile(project, now)
         self._request_decision()

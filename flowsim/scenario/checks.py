@@ -139,6 +139,15 @@ class _Checker:
             self._body(path, project, template=False)
         ids = list(first_with_id)
         for i, project in enumerate(self.s.projects):
+            if any(stage.done is not False for stage in project.stages):
+                # Work under way counts as admitted at time 0 (DESIGN section 4), which
+                # contradicts waiting for other projects or arriving later.
+                if project.depends_on:
+                    rule = "empty for a project in flight (a stage has done), since it is admitted at time 0"
+                    self.add(("projects", i, "depends_on"), rule, list(project.depends_on))
+                if project.arrival != 0:
+                    rule = "0 for a project in flight (a stage has done): it is admitted at time 0"
+                    self.add(("projects", i, "arrival"), rule, project.arrival)
             for k, other in enumerate(project.depends_on):
                 if other not in first_with_id:
                     rule = f"the id of a listed project (known: {listing(ids)}{_did_you_mean(other, ids)})"
