@@ -55,12 +55,19 @@ class CapacityMixin:
             self._refile(project, now)
         self._request_decision()
 
+    def _mark(self, team: TeamState) -> None:
+        """Have the next decision hand out this team's free units."""
+        if not team.changed:
+            team.changed = True
+            self._changed.append(team)
+
     def _on_capacity_change(self, event) -> None:
         team_index, capacity = event._value
         team = self.teams[team_index]
         now = self.env._now
         team.advance(now)
         team.capacity = capacity
+        self._mark(team)
         if team.shared:
             self._reshare(team, now)
         team.record(now)
@@ -84,6 +91,7 @@ class CapacityMixin:
         else:
             team.queue.push(stage, (entered, project.arrival, project.index, stage.index), now)
             team.queued += 1
+            self._mark(team)
         team.record(now)
 
     def _dispatch(self, team: TeamState, now: float) -> None:
@@ -176,6 +184,7 @@ class CapacityMixin:
         team.busy -= stage.units
         team.rate_total -= stage.rate
         del team.running[stage]
+        self._mark(team)
         stage.rate = 0.0
         stage.units = 0
         stage.project.running -= 1

@@ -75,6 +75,7 @@ class Simulation(CapacityMixin):
         self.counts = [0, 0, 0, 0, 0, 0, 0]
         self._decision_pending = False
         self._review_due = False
+        self._changed: list[TeamState] = []  # teams to dispatch at the next decision
 
         sequencing = rules.sequencing
         self._priority = sequencing.priority
@@ -229,8 +230,12 @@ class Simulation(CapacityMixin):
             self._apply(self.rules.intervention.review(self.portfolio), now)
         if self.funnel:
             self._intake(now)
-        for team in self.teams:
-            if team.queued and team.busy < team.capacity:
+        # Only teams where work was queued or capacity freed since the last decision:
+        # units are handed out when they become free (DESIGN section 7).
+        changed, self._changed = self._changed, []
+        for team in changed:
+            team.changed = False
+            if team.queued and (team.busy < team.capacity or self.rules.preempt):
                 self._dispatch(team, now)
 
     def _intake(self, now: float) -> None:

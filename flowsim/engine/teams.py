@@ -58,6 +58,7 @@ class TeamState:
         "busy_area",
         "capacity",
         "capacity_area",
+        "changed",
         "cost_rate",
         "curve",
         "effort_area",
@@ -98,6 +99,7 @@ class TeamState:
         self.busy = 0  # capacity units held by running stages (time-sliced shares when shared)
         self.rate_total = 0.0  # effort per time unit done by the team now
         self.wip = 0  # admitted stages queued or running here
+        self.changed = False  # queued work or freed capacity since the last decision
         self.last = 0.0
         self.busy_area = 0.0  # integral of busy units over time
         self.queue_area = 0.0

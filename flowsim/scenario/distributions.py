@@ -34,6 +34,8 @@ class _Dist(BaseModel):
         raise NotImplementedError
 
     def mean(self) -> float:
+        # Subclasses give the closed form (scipy builds a frozen distribution per
+        # call, far too slow for world sampling); tests check it against scipy.
         return float(self.frozen().mean())
 
     def lower_bound(self) -> float:
@@ -77,6 +79,9 @@ class Uniform(_Dist):
             raise ValueError(f"above low ({_num(low)})")
         return high
 
+    def mean(self) -> float:
+        return (self.low + self.high) / 2
+
     def frozen(self):
         return stats.uniform(loc=self.low, scale=self.high - self.low)
 
@@ -108,6 +113,9 @@ class _ThreePoint(_Dist):
 class Triangular(_ThreePoint):
     dist: Literal["triangular"]
 
+    def mean(self) -> float:
+        return (self.low + self.mode + self.high) / 3
+
     def frozen(self):
         width = self.high - self.low
         return stats.triang(c=(self.mode - self.low) / width, loc=self.low, scale=width)
@@ -124,6 +132,9 @@ class Pert(_ThreePoint):
     def _shape(self) -> tuple[float, float]:
         width = self.high - self.low
         return (1 + 4 * (self.mode - self.low) / width, 1 + 4 * (self.high - self.mode) / width)
+
+    def mean(self) -> float:
+        return (self.low + 4 * self.mode + self.high) / 6
 
     def frozen(self):
         a, b = self._shape()
@@ -153,6 +164,9 @@ class Lognormal(_Dist):
     def sigma(self) -> float:
         return math.log(self.p90 / self.median) / _Z90
 
+    def mean(self) -> float:
+        return self.median * math.exp(self.sigma**2 / 2)
+
     def frozen(self):
         return stats.lognorm(s=self.sigma, scale=self.median)
 
@@ -180,6 +194,9 @@ class Weibull(_Dist):
     dist: Literal["weibull"]
     shape: float = Field(gt=0, allow_inf_nan=False)
     scale: float = Field(gt=0, allow_inf_nan=False)
+
+    def mean(self) -> float:
+        return self.scale * math.gamma(1 + 1 / self.shape)
 
     def frozen(self):
         return stats.weibull_min(c=self.shape, scale=self.scale)
