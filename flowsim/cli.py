@@ -67,29 +67,43 @@ def validate(scenario: Path = typer.Argument(..., help="The scenario file (YAML)
 def run(
     scenario: Path = typer.Argument(..., help="The scenario file (YAML)."),
     policy: list[str] = typer.Option(None, "--policy", help="Policy to run (repeat); default: all, first is baseline."),
-    replications: int = typer.Option(100, "--replications", "-n", min=1, help="Number of worlds simulated."),
+    replications: int = typer.Option(
+        None,
+        "--replications",
+        "-n",
+        min=1,
+        help="Number of worlds simulated (default 100; with --target-ci the minimum, default 10).",
+    ),
     seed: int = typer.Option(None, "--seed", help="Seed of the worlds (default: the scenario's)."),
     workers: int = typer.Option(None, "--workers", "-w", min=1, help="Local processes (default: all cores)."),
     scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler ADDRESS, or 'local' for a LocalCluster."),
-    out: Path = typer.Option(None, "--out", "-o", help="Run folder (default: results/<scenario name>)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Run folder (default: results/<scenario file name>)."),
     resume: bool = typer.Option(False, "--resume", help="Complete an interrupted run in --out."),
-    target_ci: float = typer.Option(None, "--target-ci", help="Stop once every paired CI half-width <= X x baseline."),
+    target_ci: float = typer.Option(
+        None, "--target-ci", help="Stop once every paired 95% CI half-width <= X x the baseline's mean."
+    ),
     target_metric: str = typer.Option("value_delivered", "--target-metric", help="Metric for --target-ci."),
-    max_replications: int = typer.Option(None, "--max-replications", min=1, help="Upper bound with --target-ci."),
+    max_replications: int = typer.Option(
+        None, "--max-replications", min=1, help="Upper bound with --target-ci (default 1000)."
+    ),
     timeline_step: float = typer.Option(None, "--timeline-step", min=0.0, help="Time between timeline points."),
     report: bool = typer.Option(False, "--report", help="Write report.html at the end."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
-    """Simulate every policy on the same worlds and write the run folder."""
-    from .cli_run import ProgressReporter, fresh_folder, print_results
-    from .runner import execute
+    """Simulate every policy on the same worlds and write the run folder.
+
+    Exit codes: 0 done, 2 bad input, 130 interrupted (partial results kept; add --resume).
+    """
+    from .cli_run import ProgressReporter, fresh_folder, print_results, target_line
+    from .runner import check_options, execute
 
     with exit_on_flowsim_error():
         loaded = load_scenario(scenario)
-        if scheduler is not None:
-            raise FlowsimError("--scheduler (Dask) is not available yet in this version; run locally with --workers")
-        if target_ci is not None or max_replications is not None:
-            raise FlowsimError("--target-ci and --max-replications are not available yet in this version")
+        # Every option is checked before a previous run's folder is emptied.
+        check_options(
+            loaded, replications=replications, policies=policy or None, scheduler=scheduler,
+            target_ci=target_ci, target_metric=target_metric, max_replications=max_replications,
+        )  # fmt: skip
         if report:
             raise FlowsimError("--report is not available yet in this version")
         if timeline_step is not None and timeline_step <= 0:
@@ -101,13 +115,17 @@ def run(
             with ProgressReporter(quiet) as progress:
                 results = execute(
                     loaded, replications=replications, seed=seed, policies=policy or None, workers=workers,
-                    out=folder, resume=resume, timeline_step=timeline_step, progress=progress,
+                    scheduler=scheduler, out=folder, resume=resume, timeline_step=timeline_step,
+                    target_ci=target_ci, target_metric=target_metric, max_replications=max_replications,
+                    progress=progress,
                 )  # fmt: skip
         except KeyboardInterrupt:
             typer.echo(f"interrupted: partial results kept in {folder}/; complete them with --resume", err=True)
             raise typer.Exit(130) from None
         results.write_summaries(folder)
     if not quiet:
+        if "target" in results.manifest:
+            typer.echo(target_line(results.manifest["target"]))
         print_results(results, folder)
 
 
@@ -157,6 +175,17 @@ def _rule(ref: RuleRef) -> str:
     if not ref.params:
         return ref.rule
     return f"{ref.rule}({', '.join(f'{k}={show(v)}' for k, v in ref.params.items())})"
+
+
+def _mount_analyses() -> None:
+    # The analyses live in their own module; mounting here keeps one ``flowsim`` app.
+    from .cli_analysis import sweep, whatif_app
+
+    app.add_typer(whatif_app, name="whatif")
+    app.command()(sweep)
+
+
+_mount_analyses()
 
 
 def main() -> None:

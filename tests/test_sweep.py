@@ -1,0 +1,126 @@
+"""Parameter sweeps (flowsim.analysis.sweep): key paths, values, and a grid whose answer is known."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import pytest
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from flowsim.analysis.sweep import parse_setting, set_path, sweep
+from flowsim.cli_analysis import sweep as sweep_command
+from flowsim.cli_analysis import whatif_app
+from flowsim.errors import FlowsimError
+
+# One developer multitasking with Weinberg's losses, four identical fixed projects worth
+# 1,000 a week each. By hand, over 60 weeks:
+#   wip 1: sequential, delivered at 4, 8, 12, 16         -> 1000 x (56 + 52 + 48 + 44) = 200,000
+#   wip 2: two at a time at 0.8 / 2 each: 10, 10, 20, 20 -> 1000 x (50 + 50 + 40 + 40) = 180,000
+#   wip 4: four at a time at 0.4 / 4 each: all at 40     -> 1000 x 20 x 4               =  80,000
+WIP = {
+    "name": "wip by hand",
+    "horizon": 60,
+    "teams": {"dev": {"capacity": 1, "focus": "shared", "switching": "weinberg"}},
+    "projects": [{"id": f"p{i}", "value": {"rate": 1000}, "stages": [{"team": "dev", "effort": 4}]} for i in range(4)],
+    "policies": {"push": {"intake": "admit_all", "sequencing": "fifo"}, "limited": {"intake": "admit_all"}},
+}
+EXPECTED = {1: 200_000.0, 2: 180_000.0, 4: 80_000.0}
+FAST = {"replications": 3, "workers": 1}
+
+
+def write(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "wip.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_a_wip_limit_sweep_has_one_row_per_value_and_the_right_best(tmp_path):
+    # ``intake: admit_all`` is a short-form rule: setting keys under it expands it.
+    settings = ["policies.limited.intake.rule=wip_limit", "policies.limited.intake.limit=2,1,4"]
+    result = sweep(write(tmp_path, WIP), settings, **FAST)
+    table = result.table
+    assert len(table) == 3
+    assert table["policies.limited.intake.limit"].tolist() == [2, 1, 4]
+    assert table["mean"].tolist() == pytest.approx([EXPECTED[v] for v in (2, 1, 4)], rel=1e-9)
+    # Paired differences from the first value (2); every world is the same here.
+    assert table["diff"].tolist() == pytest.approx([0.0, 20_000.0, -100_000.0], rel=1e-9, abs=1e-6)
+    assert table["best"].tolist() == [False, True, False]
+    assert result.best == {"policies.limited.intake.rule": "wip_limit", "policies.limited.intake.limit": 1}
+    # The keys edit policy "limited": it is the one simulated, not the baseline "push".
+    assert result.settings["policy"] == "limited"
+    assert result.answer.startswith("Best policies.limited.intake.limit=1: value_delivered 200k")
+    assert result.parameter == "policies.limited.intake.limit"
+    assert math.isnan(table.loc[0, "better_share"]) and table.loc[1, "better_share"] == 1.0
+    assert len(result.replications) == 3 * 3
+
+
+def test_a_metric_where_less_is_better_picks_the_lowest():
+    data = copy.deepcopy(WIP)
+    data["policies"]["limited"]["intake"] = {"rule": "wip_limit", "limit": 1}
+    result = sweep(data, {"policies.limited.intake.limit": [4, 2, 1]}, metric="cycle_time_mean", **FAST)
+    assert result.best == {"policies.limited.intake.limit": 1}
+    assert result.table["mean"].tolist() == pytest.approx([40.0, 15.0, 10.0])
+    no_direction = sweep(data, {"policies.limited.intake.limit": [4, 1]}, metric="utilisation.dev", **FAST)
+    assert no_direction.best is None and not no_direction.table["best"].any()
+    assert no_direction.answer.startswith("utilisation.dev has no better direction")
+
+
+def test_parse_setting_reads_yaml_scalars():
+    assert parse_setting("teams.dev.capacity=1,2, 3") == ("teams.dev.capacity", [1, 2, 3])
+    assert parse_setting("a.b=0.5,cd3,true,[1, 2]") == ("a.b", [0.5, "cd3", True, [1, 2]])
+    for bad in ("teams.dev.capacity", "=1,2", "a.b=", "a.b=1,,2"):
+        with pytest.raises(FlowsimError, match="--set"):
+            parse_setting(bad)
+
+
+def test_set_path_walks_mappings_lists_by_id_and_short_forms():
+    data = copy.deepcopy(WIP)
+    data["projects"][0]["stages"][0]["name"] = "build"
+    set_path(data, "projects.p2.value.rate", 5)
+    set_path(data, "projects.p0.stages.build.effort", 7)
+    set_path(data, "projects.1.stages.0.crew", 1)
+    set_path(data, "policies.push.sequencing.rule", "cd3")
+    assert data["projects"][2]["value"]["rate"] == 5
+    assert data["projects"][0]["stages"][0]["effort"] == 7
+    assert data["projects"][1]["stages"][0]["crew"] == 1
+    assert data["policies"]["push"]["sequencing"] == {"rule": "cd3"}
+    with pytest.raises(
+        FlowsimError, match=r"projects has no item 'nope'; known: p0, p1, p2, p3\), got 'projects\.nope"
+    ):
+        set_path(data, "projects.nope.value.rate", 1)
+    with pytest.raises(FlowsimError, match=r"horizon is the value 60, which has no keys"):
+        set_path(data, "horizon.value", 1)
+    with pytest.raises(FlowsimError, match=r"policies has no key 'fast'"):
+        set_path(data, "policies.fast.intake.limit", 1)
+
+
+def test_bad_values_and_keys_name_the_key():
+    with pytest.raises(FlowsimError, match=r"--set teams\.dev\.capacity=0 gives a scenario that is not valid"):
+        sweep(WIP, ["teams.dev.capacity=1,0"], **FAST)
+    with pytest.raises(FlowsimError, match=r"policies\.limited\.intake\.limt must be a known parameter"):
+        sweep(WIP, ["policies.limited.intake.limt=1"], **FAST)
+    with pytest.raises(FlowsimError, match=r"metric \(--metric\) must be one of .*got 'speed'"):
+        sweep(WIP, ["teams.dev.capacity=1,2"], metric="speed", **FAST)
+
+
+def test_cli_sweep_prints_the_table_and_writes_its_files(tmp_path):
+    app = typer.Typer()
+    app.add_typer(whatif_app, name="whatif")
+    app.command()(sweep_command)
+    scenario = write(tmp_path, WIP)
+    out = tmp_path / "out"
+    args = ["sweep", str(scenario), "--set", "teams.dev.capacity=1,2", "-n", "2", "-w", "1", "-q", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "Best teams.dev.capacity=2: value_delivered" in result.output
+    assert (out / "sweep.csv").exists()
+    # The plot is written when flowsim.plots.metric_vs_parameter exists, else skipped with a note.
+    assert (out / "sweep.png").exists() or "plot skipped" in result.output
+    bad = CliRunner().invoke(app, ["sweep", str(scenario), "--set", "teams.ops.capacity=1,2", "-n", "2", "-q"])
+    assert bad.exit_code == 2
+    assert "teams has no key 'ops'" in bad.output and "got 'teams.ops.capacity'" in bad.output
+    assert "Traceback" not in bad.output
