@@ -93,7 +93,7 @@ def format_path(parts: Iterable[str | int]) -> str:
     return out
 
 
-def listing(names: Iterable[object], *, limit: int = 12) -> str:
+def listing(names: Iterable[object], *, limit: int = 40) -> str:
     """``a, b, c``; a long list is cut so the message stays one line."""
     names = [str(n) for n in names]
     if not names:

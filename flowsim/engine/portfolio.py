@@ -6,36 +6,38 @@ from .teams import TeamState
 
 
 class PortfolioState:
-    """The ``PortfolioView`` handed to intake and intervention rules."""
+    """The ``PortfolioView`` handed to intake and intervention rules.
 
-    __slots__ = ("_sim", "_team_index")
+    It holds only what it shows (active projects, the funnel, team states:
+    estimates and progress) and never the simulation, whose private arrays
+    and world hold the realised values rules must not see.  The simulation
+    sets ``now`` before every rule call.
+    """
 
-    def __init__(self, simulation: object):
-        self._sim = simulation
-        self._team_index = {name: i for i, name in enumerate(simulation.world.team_names)}
+    __slots__ = ("_active", "_funnel", "_team_index", "_teams", "bottleneck", "now")
 
-    @property
-    def now(self) -> float:
-        return self._sim.env._now
-
-    @property
-    def bottleneck(self) -> str:
-        return self._sim.setup.bottleneck
+    def __init__(self, active: dict, funnel, teams: list[TeamState], team_names: tuple[str, ...], bottleneck: str):
+        self._active = active
+        self._funnel = funnel
+        self._teams = teams
+        self._team_index = {name: i for i, name in enumerate(team_names)}
+        self.bottleneck = bottleneck
+        self.now = 0.0
 
     @property
     def active(self) -> tuple:
-        return tuple(p.view for p in self._sim.active)
+        return tuple(p.view for p in self._active)
 
     @property
     def funnel(self) -> tuple:
-        return tuple(p.view for p in self._sim.funnel.items())
+        return tuple(p.view for p in self._funnel.items())
 
     @property
     def active_count(self) -> int:
-        return len(self._sim.active)
+        return len(self._active)
 
     def _team(self, team: str) -> TeamState:
-        return self._sim.teams[self._team_index[team]]
+        return self._teams[self._team_index[team]]
 
     def capacity(self, team: str) -> int:
         return self._team(team).capacity
@@ -52,6 +54,6 @@ class PortfolioState:
     def estimated_load(self, team: str) -> float:
         """Estimated remaining effort at ``team`` of admitted projects (queued, running or upstream)."""
         index, now = self._team_index[team], self.now
-        return sum(p.remaining_work(now, index) for p in self._sim.active)
+        return sum(p.remaining_work(now, index) for p in self._active)
 
 

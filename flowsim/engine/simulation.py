@@ -111,7 +111,7 @@ class Simulation(CapacityMixin):
         ]
         self.funnel = RankedQueue(project_rank, project_stable)
         self.active: dict[ProjectState, None] = {}
-        self.portfolio = PortfolioState(self)
+        self.portfolio = PortfolioState(self.active, self.funnel, self.teams, world.team_names, setup.bottleneck)
         self._build_projects(rules.perfect_information)
 
     # ------------------------------------------------------------------ setup
@@ -225,6 +225,7 @@ class Simulation(CapacityMixin):
     def _decide(self, event) -> None:
         self._decision_pending = False
         now = self.env._now
+        self.portfolio.now = now
         if self._review_due:
             self._review_due = False
             self._apply(self.rules.intervention.review(self.portfolio), now)

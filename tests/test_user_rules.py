@@ -1,0 +1,339 @@
+"""User-written rules: the documented protocol (flowsim.policies.protocol, docs/policies.md).
+
+The worked example and the sketches of ``docs/policies.md`` are executed as written
+(every ``python`` block, in order, with the ``yaml`` block saved as the file the example
+loads), so the documentation cannot drift from the code.  Every rule registered here is
+unregistered in teardown.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from typer.testing import CliRunner
+
+import flowsim
+from flowsim.cli import app
+from flowsim.errors import FlowsimError, ScenarioError
+from flowsim.policies import known_rules, lookup, unregister
+from flowsim.policies.protocol import HOLD, STOP, IntakeRule, InterventionRule, SequencingRule
+from flowsim.scenario import scenario_from_dict
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "policies.md"
+KINDS = ("intake", "sequencing", "intervention")
+
+
+def blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", DOCS.read_text(encoding="utf-8"), flags=re.S)
+
+
+@pytest.fixture
+def registry_guard():
+    """Unregister every rule a test adds, whatever happens in the test."""
+    before = {kind: set(known_rules(kind)) for kind in KINDS}
+    yield
+    for kind in KINDS:
+        for name in set(known_rules(kind)) - before[kind]:
+            unregister(kind, name)
+    assert {kind: set(known_rules(kind)) for kind in KINDS} == before
+
+
+@pytest.fixture
+def docs_rules(registry_guard, tmp_path, monkeypatch):
+    """Run the documentation's examples in a folder holding its scenario file."""
+    (scenario_yaml,) = [b for b in blocks("yaml") if "value_density" in b]
+    (tmp_path / "value_density.yaml").write_text(scenario_yaml, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for code in blocks("python"):
+        exec(compile(code, str(DOCS), "exec"), namespace)
+    return namespace
+
+
+def run(data: dict, **kwargs) -> flowsim.Results:
+    return flowsim.run(scenario_from_dict({"name": "user rules", **data}, source="<test_user_rules>"),
+                       replications=1, seed=0, workers=1, **kwargs)  # fmt: skip
+
+
+def rows(results, policy):
+    p = results.projects
+    return {r["project"]: r for r in p[p.policy == policy].to_dict("records")}
+
+
+# =========================================================================== the worked example
+
+
+def test_docs_worked_example_runs_with_the_documented_numbers(docs_rules):
+    assert {"value_density"} <= set(known_rules("sequencing"))
+    assert {"effort_cap"} <= set(known_rules("intake"))
+    assert {"rescue_deadlines"} <= set(known_rules("intervention"))
+    results = docs_rules["results"]
+    delayed = results.projects.groupby("policy", observed=True).value_delayed.sum().to_dict()
+    # By hand, as in the docs: 800 + 750, 1000 + 600, 1000 + 750.
+    assert delayed == {"fifo": 1750.0, "density": 1550.0, "density-no-floor": 1600.0}
+    density = rows(results, "density")
+    assert {p: density[p]["delivered"] for p in density} == {"small": 6.0, "big": 5.0, "tiny": 6.0}
+    no_floor = rows(results, "density-no-floor")
+    assert {p: no_floor[p]["delivered"] for p in no_floor} == {"small": 7.0, "big": 5.0, "tiny": 5.0}
+    # The rule's parameters were validated into its own model.
+    info = lookup("sequencing", "value_density")
+    assert info.params.model_validate({"floor": 160}).floor == 160.0
+    assert "Cost of delay per estimated remaining effort" in info.doc
+
+
+def test_docs_intake_sketch_rejects_with_reason(docs_rules):
+    # T 1 unit: a (2), big (10), c (1).  effort_cap 5: big rejected at 0 ("estimated effort 10
+    # above 5"); a 0-2, c 2-3.
+    results = run({
+        "horizon": 20, "teams": {"T": {"capacity": 1}},
+        "projects": [{"id": pid, "value": {"rate": 1}, "stages": [{"team": "T", "effort": e}]}
+                     for pid, e in (("a", 2), ("big", 10), ("c", 1))],
+        "policies": {"cap": {"intake": {"rule": "effort_cap", "max_effort": 5}}},
+    })  # fmt: skip
+    got = rows(results, "cap")
+    assert {p: got[p]["status"] for p in got} == {"a": "delivered", "big": "rejected", "c": "delivered"}
+    assert (got["a"]["delivered"], got["c"]["delivered"]) == (2.0, 3.0)
+    e = results.events
+    rejected = e[e.event == "rejected"]
+    assert list(zip(rejected.time, rejected.project, rejected.reason, strict=True)) == [
+        (0.0, "big", "estimated effort 10 above 5")]  # fmt: skip
+
+
+def test_docs_intervention_sketch_expedites_a_deadline_at_risk(docs_rules):
+    # T 1 unit, fifo: a (4), b (3), d (2, deadline due 7, fine 100).
+    # fifo alone: a 0-4, b 4-7, d 7-9: late, fined.
+    # rescue (review every 1, margin 3): d is at risk when now + 2 > 7 - 3, first at t = 3:
+    # expedited at 3 (a still runs: no preemption); d 4-6, b 6-9.  On time.
+    data = {
+        "horizon": 20, "teams": {"T": {"capacity": 1}},
+        "projects": [
+            {"id": "a", "value": {"rate": 1}, "stages": [{"team": "T", "effort": 4}]},
+            {"id": "b", "value": {"rate": 1}, "stages": [{"team": "T", "effort": 3}]},
+            {"id": "d", "value": {"rate": 10, "profile": "deadline", "due": 7, "fine": 100},
+             "stages": [{"team": "T", "effort": 2}]},
+        ],
+        "policies": {"fifo": {}, "rescue": {"intervention": {"rule": "rescue_deadlines", "every": 1, "margin": 3}}},
+    }  # fmt: skip
+    results = run(data)
+    fifo, rescue = rows(results, "fifo"), rows(results, "rescue")
+    assert fifo["d"]["delivered"] == 9.0 and fifo["d"]["value_delivered"] == 10 * (20 - 9) - 100
+    assert rescue["d"]["delivered"] == 6.0 and rescue["b"]["delivered"] == 9.0
+    assert rescue["d"]["value_delivered"] == 10 * (20 - 6)
+    e = results.events
+    expedited = e[(e.policy == "rescue") & (e.event == "expedited")]
+    assert list(zip(expedited.time, expedited.project, expedited.reason, strict=True)) == [(3.0, "d", "due 7 at risk")]
+
+
+# =========================================================================== validation
+
+
+def write(tmp_path: Path, sequencing) -> Path:
+    data = {
+        "name": "user rule validation",
+        "horizon": 10,
+        "teams": {"T": {"capacity": 1}},
+        "projects": [{"id": "a", "value": {"rate": 1}, "stages": [{"team": "T", "effort": 1}]}],
+        "policies": {"mine": {"sequencing": sequencing}},
+    }
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def validate(path: Path):
+    return CliRunner().invoke(app, ["validate", str(path)])
+
+
+def test_user_rule_validates_through_the_cli(docs_rules, tmp_path):
+    result = validate(write(tmp_path, {"rule": "value_density", "floor": 160}))
+    assert result.exit_code == 0, result.output
+    assert "sequencing value_density(floor=160)" in result.output
+
+
+def test_unknown_parameter_of_a_user_rule_exits_2(docs_rules, tmp_path):
+    path = write(tmp_path, {"rule": "value_density", "flor": 160})
+    result = validate(path)
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"{path}: policies.mine.sequencing.flor must be a known parameter of value_density (allowed: floor; "
+        "did you mean 'floor'?), got 'flor'"
+    )
+
+
+def test_wrong_parameter_type_of_a_user_rule_exits_2(docs_rules, tmp_path):
+    path = write(tmp_path, {"rule": "value_density", "floor": "high"})
+    result = validate(path)
+    assert result.exit_code == 2
+    assert result.output.strip() == f"{path}: policies.mine.sequencing.floor must be a number, got 'high'"
+    path = write(tmp_path, {"rule": "value_density", "floor": -1})
+    result = validate(path)
+    assert result.exit_code == 2
+    assert "policies.mine.sequencing.floor must be" in result.output and "got -1" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_rule_name_lists_the_known_ones(docs_rules, tmp_path):
+    path = write(tmp_path, "value_densty")
+    result = validate(path)
+    assert result.exit_code == 2
+    line = result.output.strip()
+    assert line.startswith(f"{path}: policies.mine.sequencing must be a known sequencing rule (one of ")
+    for name in ("cd3", "cd3_bottleneck", "edd", "fifo", "least_slack", "random", "sjf", "value", "value_density",
+                 "wsjf"):  # fmt: skip
+        assert name in line
+    assert "did you mean 'value_density'?" in line and line.endswith("got 'value_densty'")
+    # The same from Python: a ScenarioError with one problem.
+    with pytest.raises(ScenarioError) as error:
+        flowsim.load_scenario(path)
+    assert "known sequencing rule" in str(error.value) and "value_density" in str(error.value)
+
+
+def test_unregistered_rule_is_unknown_again(registry_guard, tmp_path):
+    flowsim.register("sequencing", "test_temporary")(type("Temporary", (SequencingRule,), {
+        "priority": lambda self, project, now: 0.0}))  # fmt: skip
+    assert validate(write(tmp_path, "test_temporary")).exit_code == 0
+    unregister("sequencing", "test_temporary")
+    assert "test_temporary" not in known_rules("sequencing")
+    result = validate(write(tmp_path, "test_temporary"))
+    assert result.exit_code == 2 and "known sequencing rule" in result.output
+
+
+# =========================================================================== registry rules
+
+
+def test_registering_a_taken_name_needs_replace(registry_guard):
+    class Mine(SequencingRule):
+        def priority(self, project, now):
+            return 0.0
+
+    with pytest.raises(ValueError, match="already registered"):
+        flowsim.register("sequencing", "fifo")(Mine)
+    flowsim.register("sequencing", "test_mine")(Mine)
+    with pytest.raises(ValueError, match="already registered"):
+        flowsim.register("sequencing", "test_mine")(Mine)
+    flowsim.register("sequencing", "test_mine", replace=True)(Mine)
+    with pytest.raises(ValueError, match="kind must be one of intake, sequencing, intervention"):
+        flowsim.register("ordering", "x")
+
+
+def test_factory_receives_params_and_context(registry_guard):
+    """``factory(params, context)``: any callable works, not only a class; the context's rng is
+    the rule's own stream and its other fields describe the run."""
+    seen = []
+
+    class Weight(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
+        weight: float = Field(gt=0)
+
+    class ByRate(SequencingRule):
+        def priority(self, project, now):
+            return self.params.weight * project.rate
+
+    def factory(params, context):
+        seen.append((params, context))
+        return ByRate(params, context)
+
+    flowsim.register("sequencing", "test_by_rate", params=Weight)(factory)
+    results = run({
+        "horizon": 12, "teams": {"T": {"capacity": 1}, "U": {"capacity": 3}},
+        "projects": [{"id": pid, "value": {"rate": r}, "stages": [{"team": "T", "effort": 1}]}
+                     for pid, r in (("low", 1), ("high", 5))],
+        "policies": {"mine": {"sequencing": {"rule": "test_by_rate", "weight": 2}}},
+    })  # fmt: skip
+    assert rows(results, "mine")["high"]["delivered"] == 1.0 and rows(results, "mine")["low"]["delivered"] == 2.0
+    ((params, context),) = seen
+    assert params.weight == 2.0
+    assert (context.policy, context.horizon, context.time_unit) == ("mine", 12.0, "week")
+    assert dict(context.capacity) == {"T": 1, "U": 3} and context.bottleneck == "T"
+    from flowsim.world import stream
+
+    assert context.rng.random() == stream(0, 0, "rule:mine:sequencing").random()
+
+
+def test_intake_hold_and_stop(registry_guard):
+    """HOLD skips a candidate and the pass goes on; STOP ends the pass."""
+
+    class SkipOdd(IntakeRule):
+        # Admits projects whose id ends in an even digit; holds the others until t >= 5,
+        # and stops the pass at "p4" while t < 3.
+        def decide(self, candidate, portfolio):
+            digit = int(candidate.id[-1])
+            if candidate.id == "p4" and portfolio.now < 3:
+                return STOP
+            if digit % 2 and portfolio.now < 5:
+                return HOLD
+            return flowsim.ADMIT
+
+    flowsim.register("intake", "test_skip_odd")(SkipOdd)
+    # T has 10 units; p1..p4 (effort 1) at 0; tick at 3 and 5 from arrivals t3 and t5.
+    # t=0: p1 held, p2 admitted, p3 held, p4 STOP.  t=3 (t3 arrives): p1, p3 held, p4 admitted,
+    # t3 held.  t=5 (t5 arrives): everything waiting is admitted.
+    results = run({
+        "horizon": 20, "teams": {"T": {"capacity": 10}},
+        "projects": [{"id": f"p{i}", "value": {"rate": 1}, "stages": [{"team": "T", "effort": 1}]}
+                     for i in range(1, 5)]
+        + [{"id": "t3", "arrival": 3, "value": {"rate": 1}, "stages": [{"team": "T", "effort": 1}]},
+           {"id": "t5", "arrival": 5, "value": {"rate": 1}, "stages": [{"team": "T", "effort": 1}]}],
+        "policies": {"skip": {"intake": "test_skip_odd"}},
+    })  # fmt: skip
+    got = rows(results, "skip")
+    assert {p: got[p]["admitted"] for p in got} == {"p1": 5, "p2": 0, "p3": 5, "p4": 3, "t3": 5, "t5": 5}
+
+
+def test_invalid_answers_stop_the_run_with_a_clear_error(registry_guard):
+    class Maybe(IntakeRule):
+        def decide(self, candidate, portfolio):
+            return "maybe"
+
+    class Chatty(InterventionRule):
+        def decision_times(self, horizon):
+            return [1.0]
+
+        def review(self, portfolio):
+            return ["cancel everything"]
+
+    class Ghost(InterventionRule):
+        def decision_times(self, horizon):
+            return [1.0]
+
+        def review(self, portfolio):
+            return [flowsim.Action("cancel", "nobody", "gone")]
+
+    flowsim.register("intake", "test_maybe")(Maybe)
+    flowsim.register("intervention", "test_chatty")(Chatty)
+    flowsim.register("intervention", "test_ghost")(Ghost)
+    base = {"horizon": 5, "teams": {"T": {"capacity": 1}},
+            "projects": [{"id": "a", "value": {"rate": 1}, "stages": [{"team": "T", "effort": 3}]}]}  # fmt: skip
+    with pytest.raises(FlowsimError, match="must return admit, reject, hold or stop, got 'maybe'"):
+        run({**base, "policies": {"p": {"intake": "test_maybe"}}})
+    with pytest.raises(FlowsimError, match="must return Action objects, got 'cancel everything'"):
+        run({**base, "policies": {"p": {"intervention": "test_chatty"}}})
+    with pytest.raises(FlowsimError, match="unknown project 'nobody'"):
+        run({**base, "policies": {"p": {"intervention": "test_ghost"}}})
+
+
+def test_live_rule_without_is_stable_sees_time(registry_guard):
+    """A rule that leaves ``is_stable`` at its default is ranked afresh at every look-up."""
+
+    class Alternate(SequencingRule):
+        # blk always first; before t = 2 prefer x to y, from then on y to x.
+        def priority(self, project, now):
+            if project.id == "blk":
+                return 10.0
+            return float((project.id == "x") == (now < 2))
+
+    flowsim.register("sequencing", "test_alternate")(Alternate)
+    results = run({
+        "horizon": 20, "teams": {"T": {"capacity": 1}},
+        "projects": [{"id": pid, "value": {"rate": 1}, "stages": [{"team": "T", "effort": e}]}
+                     for pid, e in (("blk", 2), ("x", 1), ("y", 1))],
+        "policies": {"alt": {"sequencing": "test_alternate"}},
+    })  # fmt: skip
+    got = rows(results, "alt")
+    # At 0: blk 0-2 (x ranks above y then).  At 2: y ranks 1, x 0: y 2-3, x 3-4.
+    assert {p: (got[p]["started"], got[p]["delivered"]) for p in got} == {
+        "blk": (0.0, 2.0), "y": (2.0, 3.0), "x": (3.0, 4.0)}  # fmt: skip
