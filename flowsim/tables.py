@@ -58,16 +58,11 @@ def record_tables(
     replication = world.replication
     rows = record.projects
     n = len(rows["project"])
-    ids = [world.projects[i].id for i in rows["project"]]
-    template_codes = np.array(
-        [categories.templates.index(t) if t is not None else -1
-         for t in (world.projects[i].template for i in rows["project"])],
-        dtype=np.int16,
-    )  # fmt: skip
+    lookup = _world_lookup(world, categories)
     projects = {
         **_key(policy_code, replication, n, categories),
-        "project": pa.array(ids, type=pa.string()),
-        "template": _categorical(template_codes, categories.templates),
+        "project": pa.array(lookup["ids"][rows["project"]], type=pa.string()),
+        "template": _categorical(lookup["templates"][rows["project"]], categories.templates),
     }
     for name, values in rows.items():
         if name == "project":
@@ -79,20 +74,17 @@ def record_tables(
 
     events = record.events
     m = len(events["time"])
-    event_ids = [world.projects[i].id for i in events["project"]]
-    stage_names = [
-        world.projects[p].stages[s].name if s >= 0 else None
-        for p, s in zip(events["project"], events["stage"], strict=True)
-    ]
+    stage_uid = lookup["first_stage"][events["project"]] + events["stage"]
+    stage_names = np.where(events["stage"] >= 0, lookup["stage_names"][np.maximum(stage_uid, 0)], None)
     event_table = {
         **_key(policy_code, replication, m, categories),
         "time": pa.array(events["time"]),
-        "project": pa.array(event_ids, type=pa.string()),
+        "project": pa.array(lookup["ids"][events["project"]], type=pa.string()),
         "stage": pa.array(stage_names, type=pa.string()),
         "team": _categorical(events["team"], categories.teams),
         "event": _categorical(events["event"], EVENT_NAMES),
         "units": pa.array(events["units"]),
-        "reason": pa.array([r or None for r in events["reason"]], type=pa.string()),
+        "reason": pa.array(np.where(events["reason"] == "", None, events["reason"]), type=pa.string()),
     }
 
     timeline = record.timeline
@@ -125,6 +117,26 @@ def record_tables(
         "team_timeline": pa.table(team_timeline),
         "replications": pa.table(replication_metrics(record, world, policy_code, categories)),
     }
+
+
+def _world_lookup(world: World, categories: Categories) -> dict[str, np.ndarray]:
+    """Project ids, template codes and stage names of a world as arrays, built once per world."""
+    key = ("tables", categories.templates)
+    cached = world.derived.get(key)
+    if cached is None:
+        projects = world.projects
+        sizes = np.fromiter((len(p.stages) for p in projects), dtype=np.int64, count=len(projects))
+        cached = {
+            "ids": np.array([p.id for p in projects] + [None], dtype=object)[:-1],
+            "templates": np.array(
+                [categories.templates.index(p.template) if p.template is not None else -1 for p in projects],
+                dtype=np.int16,
+            ),
+            "first_stage": np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64),
+            "stage_names": np.array([s.name for p in projects for s in p.stages] + [None], dtype=object)[:-1],
+        }
+        world.derived[key] = cached
+    return cached
 
 
 def replication_metrics(record: Record, world: World, policy_code: int, categories: Categories) -> dict:

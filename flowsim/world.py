@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -113,6 +113,9 @@ class World:
     horizon: float
     team_names: tuple[str, ...]
     projects: tuple[ProjectWorld, ...]
+    # Results that depend on the world alone (not on the policy), computed once
+    # and shared by every policy simulated on it; never part of the world's identity.
+    derived: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def _value_spec(value, rate: float, lump: float, arrival: float) -> ValueSpec:

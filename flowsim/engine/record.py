@@ -21,6 +21,7 @@ from .state import STATUS_NAMES
 # Output status per internal code; a project that has not arrived has no row.
 STATUS_OUTPUT = ("waiting", "waiting", "active", "delivered", "rejected", "cancelled")
 OUTPUT_STATUSES = ("delivered", "active", "waiting", "rejected", "cancelled")
+_STATUS_CODE = tuple(OUTPUT_STATUSES.index(name) for name in STATUS_OUTPUT)
 
 
 _LOG_DTYPE = np.dtype(
@@ -56,47 +57,74 @@ def _terms(specs) -> ValueTerms:
     )  # fmt: skip
 
 
+def world_columns(world, rho: float) -> dict:
+    """Project columns that depend on the world only, computed once per world.
+
+    Rows are the projects that arrive within the horizon, in world order.
+    """
+    key = ("record", rho)
+    cached = world.derived.get(key)
+    if cached is not None:
+        return cached
+    horizon = world.horizon
+    worlds = [w for w in world.projects if w.arrival < horizon]
+    n = len(worlds)
+    ideal = np.fromiter((w.ideal_delivery for w in worlds), dtype=np.float64, count=n)
+    terms = _terms([w.value_actual for w in worlds])
+    columns = {
+        "index": np.fromiter((w.index for w in worlds), dtype=np.int64, count=n),
+        "arrival": np.fromiter((w.arrival for w in worlds), dtype=np.float64, count=n),
+        "ideal": ideal,
+        "terms": terms,
+        "value_ideal": value_ideal(terms, ideal, horizon),
+        "benefits_ideal": present_value(terms, ideal, ideal, horizon, rho),
+        "effort_estimate": np.fromiter((_remaining_estimate(w) for w in worlds), dtype=np.float64, count=n),
+        "effort_actual": np.fromiter(
+            (sum(w.remaining_actual(i) for i in range(len(w.stages))) for w in worlds), dtype=np.float64, count=n
+        ),
+    }
+    world.derived[key] = columns
+    return columns
+
+
 def collect(sim, timeline_step: float) -> Record:
     """The record of a finished simulation, with the timeline every ``timeline_step`` time units."""
     world = sim.world
     horizon = sim.horizon
     step = timeline_step
-    arrived = [p for p in sim.projects if p.status != 0]
-    index = np.fromiter((p.index for p in arrived), dtype=np.int64, count=len(arrived))
-    worlds = [world.projects[i] for i in index]
+    static = world_columns(world, sim.rho)
+    index = static["index"]
+    arrived = [sim.projects[i] for i in index]
 
     def column(attribute: str) -> np.ndarray:
         return np.fromiter((getattr(p, attribute) for p in arrived), dtype=np.float64, count=len(arrived))
 
     delivered = column("delivered_at")
-    ideal = np.fromiter((w.ideal_delivery for w in worlds), dtype=np.float64, count=len(worlds))
-    terms = _terms([w.value_actual for w in worlds])
+    ideal = static["ideal"]
+    terms = static["terms"]
     v_delivered = value_delivered(terms, delivered, ideal, horizon)
-    v_ideal = value_ideal(terms, ideal, horizon)
+    v_ideal = static["value_ideal"]
     cost = column("cost_pv")
     npv = present_value(terms, delivered, ideal, horizon, sim.rho) - cost
-    npv_ideal = present_value(terms, ideal, ideal, horizon, sim.rho) - cost
-    arrival = column("arrival")
+    npv_ideal = static["benefits_ideal"] - cost
+    arrival = static["arrival"]
     projects = {
         "project": index,
         "arrival": arrival,
         "admitted": column("admitted_at"),
         "started": column("started_at"),
         "delivered": delivered,
-        "status": np.fromiter((OUTPUT_STATUSES.index(STATUS_OUTPUT[p.status]) for p in arrived),
-                              dtype=np.int8, count=len(arrived)),
+        "status": np.fromiter((_STATUS_CODE[p.status] for p in arrived), dtype=np.int8, count=len(arrived)),
         "cycle_time": delivered - arrival,
         "ideal_delivery": ideal,
-        "effort_estimate": np.fromiter((_remaining_estimate(w) for w in worlds), dtype=np.float64,
-                                       count=len(worlds)),
-        "effort_actual": np.fromiter((sum(w.remaining_actual(i) for i in range(len(w.stages)))
-                                      for w in worlds), dtype=np.float64, count=len(worlds)),
+        "effort_estimate": static["effort_estimate"],
+        "effort_actual": static["effort_actual"],
         "value_delivered": v_delivered,
         "value_ideal": v_ideal,
         "value_delayed": v_ideal - v_delivered,
         "npv": npv,
         "npv_ideal": npv_ideal,
-    }  # fmt: skip
+    }
 
     log = np.array(sim.log, dtype=_LOG_DTYPE)
     reasons = np.asarray(sim.reasons, dtype=object)

@@ -15,6 +15,7 @@ overhead per event is where speed is won (DESIGN section 13).
 
 from __future__ import annotations
 
+import gc
 import math
 
 import simpy
@@ -175,9 +176,18 @@ class Simulation(CapacityMixin):
         if self.rules.intervention is not None:
             for at in self.rules.intervention.decision_times(self.horizon):
                 Timeout(env, at).callbacks.append(self._on_review)
-        env.run(until=self.horizon)
-        self._close(self.horizon)
-        return collect(self, self.setup.timeline_step)
+        # The model's objects reference each other (projects, stages, views), so the
+        # cyclic collector would rescan them again and again during a run; pause it
+        # for the run (a replication's garbage is bounded) and restore it after.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            env.run(until=self.horizon)
+            self._close(self.horizon)
+            return collect(self, self.setup.timeline_step)
+        finally:
+            if collecting:
+                gc.enable()
 
     def _close(self, now: float) -> None:
         """Account for work still running at the horizon (costs, tallies)."""
