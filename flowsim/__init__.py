@@ -12,13 +12,26 @@ __version__ = "0.1.0"
 
 import os
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from .errors import FlowsimError, NotImplementedFeature, Problem, ScenarioError
 from .policies import known_rules, register
 from .policies.protocol import ADMIT, HOLD, REJECT, STOP, Action, RuleContext
-from .results import Results
 from .scenario import load_scenario
 from .scenario.model import Scenario
+
+if TYPE_CHECKING:
+    from .results import Results
+
+
+def __getattr__(name: str):
+    # ``Results`` pulls in pandas; loaded on first use so that the engine and the
+    # scenario layer import without it (a worker or a validator never needs it).
+    if name == "Results":
+        from .results import Results
+
+        return Results
+    raise AttributeError(f"module 'flowsim' has no attribute {name!r}")
 
 
 def run(

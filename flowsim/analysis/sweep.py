@@ -346,14 +346,12 @@ def write_sweep(result: Sweep, out: str | os.PathLike) -> list[str]:
     plot = getattr(plots, "metric_vs_parameter", None)
     if plot is None:
         return [*lines, "plot skipped: flowsim.plots.metric_vs_parameter is not available in this version"]
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(8, 4.5))
     direction = DIRECTIONS.get(result.metric, 0)
     best = "max" if direction > 0 else "min" if direction < 0 else None
     # ``best`` is an extra of the current plotting function; pass it only where it is accepted.
     extra = {"best": best} if best is not None and "best" in inspect.signature(plot).parameters else {}
-    plot(result.table, result.parameter, result.metric, ax=figure.subplots(), **extra)
-    figure.tight_layout()
+    # Drawing goes through flowsim.plots: matplotlib is imported only there and in the report.
+    figure = plot(result.table, result.parameter, result.metric, **extra).figure
     figure.savefig(folder / "sweep.png", dpi=120)
+    plots.plt.close(figure)
     return [*lines, f"wrote {folder / 'sweep.png'}"]
