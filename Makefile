@@ -20,8 +20,8 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/activate
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
-	$(BIN)/flowsim run $(SCENARIO) --out $(OUT)
-	@echo "Results are in $(OUT)/ (open $(OUT)/report.html)"
+	$(BIN)/flowsim run $(SCENARIO) --out $(OUT) --report
+	@echo "Results are in $(OUT)/; open $(OUT)/report.html in a browser"
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check flowsim tests benchmarks

@@ -104,8 +104,6 @@ def run(
             loaded, replications=replications, policies=policy or None, scheduler=scheduler,
             target_ci=target_ci, target_metric=target_metric, max_replications=max_replications,
         )  # fmt: skip
-        if report:
-            raise FlowsimError("--report is not available yet in this version")
         if timeline_step is not None and timeline_step <= 0:
             raise FlowsimError(f"--timeline-step must be above 0, got {timeline_step}")
         folder = out if out is not None else Path("results") / scenario.stem
@@ -123,10 +121,17 @@ def run(
             typer.echo(f"interrupted: partial results kept in {folder}/; complete them with --resume", err=True)
             raise typer.Exit(130) from None
         results.write_summaries(folder)
+        report_path = None
+        if report:
+            from .report import write_report
+
+            report_path = write_report(folder)
     if not quiet:
         if "target" in results.manifest:
             typer.echo(target_line(results.manifest["target"]))
         print_results(results, folder)
+    if report_path is not None:
+        typer.echo(f"report: {report_path}")
 
 
 def summary(scenario: Scenario) -> str:
@@ -175,6 +180,18 @@ def _rule(ref: RuleRef) -> str:
     if not ref.params:
         return ref.rule
     return f"{ref.rule}({', '.join(f'{k}={show(v)}' for k, v in ref.params.items())})"
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="A run folder written by flowsim run.")) -> None:
+    """Write DIR/report.html: summary in money, verdicts, the observed constraint, projects at risk, plots."""
+    from .report import write_report
+
+    with exit_on_flowsim_error():
+        if not (run_dir / "manifest.json").is_file():
+            raise FlowsimError(f"{run_dir}: must be a run folder with manifest.json, got none")
+        path = write_report(run_dir)
+    typer.echo(f"report: {path}")
 
 
 def _mount_analyses() -> None:

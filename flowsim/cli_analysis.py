@@ -106,7 +106,34 @@ def _show(result, text: str, out: Path | None, name: str) -> None:
         if totals is not None and len(totals):
             totals.to_csv(out / f"{name}_totals.csv", index=False)
             written.append(out / f"{name}_totals.csv")
+        (out / f"{name}.html").write_text(_page(result, name))
+        written.append(out / f"{name}.html")
         typer.echo("wrote " + ", ".join(map(str, written)))
+
+
+def _page(result, name: str) -> str:
+    """The answer and its tables as a self-contained page in the report's style."""
+    from html import escape
+
+    from .report import CSS
+
+    settings = result.settings
+    title = f"flowsim {name.replace('_', ' ')}: {settings['scenario']}"
+    facts = (
+        f"Policy {settings['policy']}, {settings['replications']} paired worlds, seed {settings['seed']}; "
+        f"money over the horizon ({settings['horizon']:g} {settings['time_unit']}s)."
+    )
+    tables = [result.table.to_html(index=False, float_format=lambda x: f"{x:,.4g}", border=0)]
+    totals = getattr(result, "totals", None)
+    if totals is not None and len(totals):
+        tables.append("<h2>Portfolio</h2>" + totals.to_html(index=False, float_format=lambda x: f"{x:,.4g}", border=0))
+    notes = "".join(f"<li>{escape(note)}</li>" for note in result.notes)
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1><p class='sub'>{escape(facts)}</p>"
+        f"<p><strong>{escape(result.answer)}</strong></p><h2>By {escape(name.split('_')[-1])}</h2>{''.join(tables)}"
+        f"{f'<ul>{notes}</ul>' if notes else ''}</body></html>\n"
+    )
 
 
 # ------------------------------------------------------------------ commands

@@ -36,15 +36,22 @@ def fresh_folder(out: Path) -> None:
 
 
 class ProgressReporter:
-    """Replications done, rate and ETA on stderr: a rich bar on a terminal, plain lines otherwise."""
+    """Replications done, rate and ETA on stderr: a rich bar on a terminal, plain lines
+    otherwise (at most one every ``every`` seconds, and the last), nothing when quiet.
 
-    def __init__(self, quiet: bool):
+    The rate counts only replications simulated by this process, so a resumed run's
+    ETA is not flattered by the chunks it found done.
+    """
+
+    def __init__(self, quiet: bool, every: float = 2.0):
         self.quiet = quiet
+        self.every = every
         self.console = Console(stderr=True)
         self.bar: Progress | None = None
         self.task = None
         self.started = time.monotonic()
-        self.last_line = 0.0
+        self.first: int | None = None
+        self.last_line = -float("inf")
 
     def __enter__(self):
         if not self.quiet and self.console.is_terminal:
@@ -62,21 +69,38 @@ class ProgressReporter:
     def __call__(self, done: int, total: int) -> None:
         if self.quiet:
             return
+        if self.first is None:
+            self.first = done
+            self.started = time.monotonic()
         elapsed = max(time.monotonic() - self.started, 1e-9)
-        rate = f"{done / elapsed:.1f}/s"
+        speed = (done - self.first) / elapsed
+        rate = f"{speed:.1f}/s" if done > self.first else "-/s"
         if self.bar is not None:
             if self.task is None:
-                self.task = self.bar.add_task("run", total=total, rate=rate)
+                self.task = self.bar.add_task("run", total=total, completed=done, rate=rate)
             self.bar.update(self.task, completed=done, total=total, rate=rate)
-        elif done == total or time.monotonic() - self.last_line >= 2.0:
+        elif done == total or (done > self.first and time.monotonic() - self.last_line >= self.every):
             self.last_line = time.monotonic()
-            remaining = (total - done) / (done / elapsed) if done else float("nan")
-            print(f"replications {done}/{total}, {rate}, eta {remaining:.0f}s", file=sys.stderr, flush=True)
+            eta = f"{(total - done) / speed:.0f}s" if speed > 0 else "?"
+            print(f"replications {done}/{total}, {rate}, eta {eta}", file=sys.stderr, flush=True)
 
     def __exit__(self, *exc):
         if self.bar is not None:
             self.bar.__exit__(*exc)
         return False
+
+
+def target_line(target: dict) -> str:
+    """What a ``--target-ci`` run reached, from the manifest's ``target`` section."""
+    metric = target["metric"]
+    show = money if metric.startswith(("value", "npv")) else (lambda x: f"{x:.4g}")
+    # The widest interval decides; with one policy it is that policy's own CI.
+    what = f"{metric}, widest: {target['widest']}"
+    bound = f"{show(target['threshold'])} ({target['ci']:g} x baseline mean {show(target['baseline_mean'])}; {what})"
+    n = target["replications"]
+    if target["status"] == "reached":
+        return f"target reached after {n} replications: half-width {show(target['half_width'])} <= {bound}"
+    return f"max replications reached: {n} replications, half-width {show(target['half_width'])} > {bound}"
 
 
 def policy_table(results) -> Table:

@@ -1,19 +1,31 @@
 """Monte Carlo runs: every policy on the same worlds, in chunks, in parallel.
 
 A chunk is a fixed range of replications (its bounds do not depend on the
-number of workers), simulated under every selected policy on the same worlds
-(common random numbers).  Workers write their own chunks; the parent keeps
-the manifest.  Results are identical whatever the number of workers.
+number of workers or the backend), simulated under every selected policy on
+the same worlds (common random numbers).  Workers write their own chunks; the
+parent keeps the manifest and only the small per-replication metric table.
+Results are identical whatever the number of workers or the backend: a local
+process pool (``workers``) or a Dask cluster (``scheduler``, see
+``flowsim.distributed``).
+
+With ``target_ci`` the run stops at the first chunk boundary, in replication
+order, where every policy's paired CI is narrow enough (``TargetTracker``), so
+the number of replications is a function of the scenario, seed and options
+only, never of which worker finished first.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import json
 import os
+import signal
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing import get_context
 
@@ -27,11 +39,16 @@ from .engine.setup import build_rules, make_setup
 from .engine.simulation import Simulation
 from .errors import FlowsimError
 from .scenario.model import Scenario
+from .stats import target_half_widths
 from .store import RunStore, chunk_name
 from .tables import TABLES, Categories, record_tables
 from .world import sample_world
 
 DEFAULT_CHUNK = 25
+DEFAULT_REPLICATIONS = 100
+DEFAULT_MIN_REPLICATIONS = 10  # with --target-ci: fewer gives a half-width too noisy to stop on
+DEFAULT_MAX_REPLICATIONS = 1000
+TARGET_LEVEL = 0.95
 
 
 def scenario_hash(scenario: Scenario) -> str:
@@ -63,7 +80,7 @@ def simulate_chunk(
 
 
 def _work(args) -> tuple[str, dict[str, pa.Table]]:
-    """Process-pool task: simulate a chunk, write it if a folder is given."""
+    """A task of any backend: simulate a chunk; with a folder, write it and return only its metrics."""
     scenario, policies, seed, first, last, timeline_step, root = args
     tables = simulate_chunk(scenario, policies, seed, range(first, last + 1), timeline_step)
     name = chunk_name(first, last)
@@ -77,13 +94,63 @@ def chunks_of(replications: int, size: int, start: int = 0) -> list[tuple[int, i
     return [(first, min(first + size, replications) - 1) for first in range(start, replications, size)]
 
 
-class RunState:
-    """What the parent knows while a run is in progress (for the manifest and progress)."""
+def default_chunk_size(replications: int) -> int:
+    # At least 8 chunks for small runs (progress, load balance), at most 25 replications each.
+    return max(1, min(DEFAULT_CHUNK, -(-replications // 8)))
 
-    def __init__(self, requested: int):
-        self.requested = requested
-        self.completed_chunks: list[str] = []
-        self.completed_replications = 0
+
+# ----------------------------------------------------------------- backends
+
+
+def _init_worker(parent: int) -> None:
+    """Pool worker set-up: Ctrl-C is the parent's to handle, and a killed parent takes its workers along."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Linux: deliver SIGKILL to this worker when the parent dies (kill -9 leaves no orphans).
+    with contextlib.suppress(OSError, AttributeError):  # elsewhere there is no prctl
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop at once, running chunks included (Python 3.14's ``terminate_workers``)."""
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    processes = dict(getattr(pool, "_processes", None) or {})  # before shutdown clears it
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes.values():
+        if process.is_alive():
+            process.terminate()
+    for process in processes.values():
+        process.join(timeout=5)
+
+
+def _run_pool(tasks: list[tuple], workers: int, on_result: Callable[[str, dict], bool]) -> None:
+    # fork is cheap and shares the imported modules (and any rule registered by the caller).
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context("fork"), initializer=_init_worker, initargs=(os.getpid(),)
+    )
+    queue = list(tasks)
+    pending: set = set()
+    try:
+        while queue or pending:
+            # Submitted in chunk order, two per worker ahead: the first chunks finish first.
+            while queue and len(pending) < 2 * workers:
+                pending.add(pool.submit(_work, queue.pop(0)))
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: f.result()[0]):
+                if on_result(*future.result()):
+                    queue.clear()
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    return
+    except BaseException:
+        # Ctrl-C or a failed chunk: do not wait for the running chunks (the manifest
+        # does not list them, so --resume recomputes them).
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
 
 
 def run_chunks(
@@ -95,32 +162,147 @@ def run_chunks(
     workers: int,
     timeline_step: float | None,
     root: str | None,
-    on_chunk: Callable[[str, int, dict[str, pa.Table]], None],
+    on_chunk: Callable[[str, int, dict[str, pa.Table]], bool | None],
+    scheduler: str | None = None,
 ) -> None:
-    """Simulate ``chunks``; ``on_chunk(name, replications, tables)`` is called as each completes."""
+    """Simulate ``chunks``; ``on_chunk(name, replications, tables)`` is called as each
+    completes (in completion order) and returns True to stop the run."""
     tasks = [(scenario, tuple(policies), seed, first, last, timeline_step, root) for first, last in chunks]
     sizes = {chunk_name(first, last): last - first + 1 for first, last in chunks}
-    if workers <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            name, tables = _work(task)
-            on_chunk(name, sizes[name], tables)
+
+    def on_result(name: str, tables: dict[str, pa.Table]) -> bool:
+        return bool(on_chunk(name, sizes[name], tables))
+
+    if not tasks:
         return
-    # fork is cheap and shares the imported modules; scenarios are small to pickle.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
-        pending = set()
-        queue = list(tasks)
-        try:
-            while queue or pending:
-                while queue and len(pending) < 2 * workers:
-                    pending.add(pool.submit(_work, queue.pop(0)))
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    name, tables = future.result()
-                    on_chunk(name, sizes[name], tables)
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+    if scheduler is not None:
+        from .distributed import run_on_dask
+
+        run_on_dask(_work, tasks, scheduler=scheduler, workers=workers, on_result=on_result)
+    elif workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            if on_result(*_work(task)):
+                return
+    else:
+        _run_pool(tasks, workers, on_result)
+
+
+# --------------------------------------------------------- --target-ci
+
+
+@dataclass(frozen=True)
+class Target:
+    """``--target-ci``: stop once every paired CI half-width is within ``ci`` x the baseline's mean."""
+
+    ci: float
+    metric: str
+    min_replications: int
+    max_replications: int
+    level: float = TARGET_LEVEL
+
+    def settings(self) -> dict:
+        return {
+            "ci": self.ci,
+            "metric": self.metric,
+            "level": self.level,
+            "min_replications": self.min_replications,
+            "max_replications": self.max_replications,
+        }
+
+
+def metric_names(scenario: Scenario) -> list[str]:
+    """The columns of the ``replications`` table (what ``--target-metric`` may name)."""
+    from .results import DIRECTIONS
+
+    return [*DIRECTIONS, "value_ideal", "npv_ideal", *(f"utilisation.{team}" for team in scenario.teams)]
+
+
+def make_target(
+    scenario: Scenario, *, ci: float, metric: str, replications: int | None, max_replications: int | None
+) -> Target:
+    if not ci > 0:
+        raise FlowsimError(f"--target-ci must be above 0 (a fraction of the baseline's mean), got {ci}")
+    known = metric_names(scenario)
+    if metric not in known:
+        raise FlowsimError(f"--target-metric must be one of {', '.join(known)}, got {metric!r}")
+    most = DEFAULT_MAX_REPLICATIONS if max_replications is None else max_replications
+    if most < 2:
+        raise FlowsimError(f"--max-replications must be at least 2, got {most}")
+    least = min(DEFAULT_MIN_REPLICATIONS, most) if replications is None else max(2, replications)
+    if least > most:
+        raise FlowsimError(
+            f"--replications (the minimum with --target-ci) must be at most --max-replications {most}, got {least}"
+        )
+    return Target(ci=ci, metric=metric, min_replications=least, max_replications=most)
+
+
+class TargetTracker:
+    """Decides, chunk boundary by chunk boundary in replication order, when ``target`` is met.
+
+    Chunks may complete in any order; each boundary is judged once every chunk
+    before it is in, on exactly the replications before it, so the stopping
+    point does not depend on the workers.
+    """
+
+    def __init__(self, target: Target, policies: Sequence[str], categories: Categories, chunks):
+        self.target = target
+        self.policies = list(policies)
+        self.codes = {p: categories.policies.index(p) for p in policies}
+        self.chunks = [chunk_name(*c) for c in chunks]
+        self.ends = [last + 1 for _first, last in chunks]
+        self.arrived: dict[str, dict[str, np.ndarray]] = {}
+        self.values: dict[str, list[np.ndarray]] = {p: [] for p in policies}
+        self.next = 0
+        self.status: dict | None = None  # set once decided: the manifest's ``target`` results
+
+    def add(self, name: str, metrics: pa.Table) -> bool:
+        """Take a chunk's ``replications`` table; True once the run may stop."""
+        if self.status is not None:
+            return True
+        self.arrived[name] = self._split(metrics)
+        while self.status is None and self.next < len(self.chunks) and self.chunks[self.next] in self.arrived:
+            for policy, values in self.arrived.pop(self.chunks[self.next]).items():
+                self.values[policy].append(values)
+            self._judge(self.ends[self.next])
+            self.next += 1
+        return self.status is not None
+
+    def _split(self, metrics: pa.Table) -> dict[str, np.ndarray]:
+        policy = metrics.column("policy").combine_chunks()
+        codes = policy.indices.to_numpy(zero_copy_only=False)
+        order = np.argsort(metrics.column("replication").to_numpy(), kind="stable")
+        values = metrics.column(self.target.metric).to_numpy()
+        codes, values = codes[order], values[order]
+        return {p: values[codes == code] for p, code in self.codes.items()}
+
+    def _judge(self, replications: int) -> None:
+        target = self.target
+        if replications < target.min_replications and replications < target.max_replications:
+            return
+        values = {p: np.concatenate(parts) for p, parts in self.values.items()}
+        base = values[self.policies[0]]
+        base_mean = float(np.nanmean(base)) if np.any(~np.isnan(base)) else float("nan")
+        threshold = target.ci * abs(base_mean)
+        widths = target_half_widths(values, self.policies[0], target.level)
+        reached = all(np.isfinite(w) and w <= threshold for w in widths.values())
+        if reached or replications >= target.max_replications:
+            widest = max(widths, key=lambda p: widths[p] if np.isfinite(widths[p]) else np.inf)
+            self.status = {
+                "status": "reached" if reached else "max_replications",
+                "replications": replications,
+                "baseline_mean": base_mean,
+                "threshold": threshold,
+                "half_width": widths[widest],
+                "widest": widest,
+                "half_widths": widths,
+            }
+
+    @property
+    def stop(self) -> int | None:
+        return self.status["replications"] if self.status else None
+
+
+# --------------------------------------------------------------- manifest
 
 
 def manifest_for(
@@ -166,101 +348,169 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
+def check_options(
+    scenario: Scenario,
+    *,
+    replications: int | None = None,
+    policies: Sequence[str] | None = None,
+    scheduler: str | None = None,
+    target_ci: float | None = None,
+    target_metric: str = "value_delivered",
+    max_replications: int | None = None,
+) -> tuple[list[str], Target | None, int]:
+    """Validate a run's options: the policies, the ``--target-ci`` settings (or None) and
+    the number of replications planned (the maximum with a target)."""
+    names = resolve_policies(scenario, policies)
+    if scheduler is not None:
+        from .distributed import _distributed
+
+        _distributed()  # Dask installed?
+    if target_ci is not None:
+        target = make_target(
+            scenario, ci=target_ci, metric=target_metric, replications=replications, max_replications=max_replications
+        )
+        return names, target, target.max_replications
+    if max_replications is not None:
+        raise FlowsimError("--max-replications bounds a --target-ci run; give --target-ci too, or --replications")
+    total = DEFAULT_REPLICATIONS if replications is None else replications
+    if total < 1:
+        raise FlowsimError(f"--replications must be at least 1, got {total}")
+    return names, None, total
+
+
 def execute(
     scenario: Scenario,
     *,
-    replications: int,
+    replications: int | None = None,
     seed: int | None = None,
     policies: Sequence[str] | None = None,
     workers: int | None = None,
+    scheduler: str | None = None,
     out: str | os.PathLike | None = None,
     resume: bool = False,
     timeline_step: float | None = None,
     chunk_size: int | None = None,
+    target_ci: float | None = None,
+    target_metric: str = "value_delivered",
+    max_replications: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ):
-    """Run ``replications`` of every selected policy; see ``flowsim.run`` for the public API."""
+    """Run every selected policy on the same worlds; see ``flowsim.run`` for the public API.
+
+    ``replications`` defaults to 100.  With ``target_ci`` the run goes on chunk
+    by chunk until the target is met or ``max_replications`` (default 1,000)
+    are done, and ``replications`` is the minimum before stopping (default 10).
+    ``scheduler`` (a Dask address or ``"local"``) replaces the local process pool;
+    ``workers`` is then the size of a local cluster.  With ``out`` the tables are
+    written there chunk by chunk and the returned ``Results`` reads them lazily.
+    """
     from .results import Results  # pandas lives above this layer
 
-    if replications < 1:
-        raise FlowsimError(f"replications must be at least 1, got {replications}")
+    if resume and out is None:
+        raise FlowsimError("--resume needs the run folder to complete (--out)")
     seed = scenario.seed if seed is None else seed
-    names = resolve_policies(scenario, policies)
+    names, target, total = check_options(
+        scenario, replications=replications, policies=policies, scheduler=scheduler,
+        target_ci=target_ci, target_metric=target_metric, max_replications=max_replications,
+    )  # fmt: skip
     workers = default_workers() if workers is None else max(1, workers)
     # Chunk bounds never depend on the number of workers, so neither do the files.
-    size = chunk_size or max(1, min(DEFAULT_CHUNK, -(-replications // 8)))
+    size = chunk_size or default_chunk_size(total)
     make_setup(scenario, timeline_step)  # fail fast on unsupported features, before any worker starts
     started = time.time()
-    chunks = chunks_of(replications, size)
     manifest = manifest_for(
-        scenario, seed=seed, requested=replications, policies=names, timeline_step=timeline_step, started=started
+        scenario, seed=seed, requested=total, policies=names, timeline_step=timeline_step, started=started
     )
     manifest["chunk_size"] = size
+    if target is not None:
+        manifest["target"] = {**target.settings(), "status": "running"}
+    manifest["execution"] = {"backend": "dask" if scheduler else "processes", "workers": workers}
+    if scheduler:
+        manifest["execution"]["scheduler"] = scheduler
+
     store = RunStore(out) if out is not None else None
-    memory: dict[str, list[pa.Table]] = {name: [] for name in TABLES}
-    done_before = 0
+    earlier_wall = 0.0
     if store is not None:
         previous = store.read_manifest() if resume else None
         if previous is not None:
             _check_resumable(previous, manifest)
-            size = previous.get("chunk_size", size)
-            chunks = chunks_of(replications, size)
-            manifest["completed_chunks"] = list(previous["completed_chunks"])
+            size = manifest["chunk_size"] = previous.get("chunk_size", size)
+            manifest["completed_chunks"] = sorted(previous["completed_chunks"])
             manifest["started"] = previous["started"]
-            completed = set(manifest["completed_chunks"])
-            chunks = [c for c in chunks if chunk_name(*c) not in completed]
-            done_before = sum(last - first + 1 for first, last in chunks_of(replications, size)) - sum(
-                last - first + 1 for first, last in chunks
-            )
-            manifest["replications_completed"] = done_before
-            store.remove_orphans(completed)
+            earlier_wall = float(previous.get("wall_seconds", 0.0))
+        # Files of chunks the manifest does not list (a killed run's, or an older run's) go.
+        store.remove_orphans(set(manifest["completed_chunks"]))
         store.prepare()
-        store.write_manifest(manifest)
-    if progress:
-        progress(done_before, replications)
+    chunks = chunks_of(total, size)
+    sizes = {chunk_name(*c): c[1] - c[0] + 1 for c in chunks}
+    manifest["replications_completed"] = sum(sizes[n] for n in manifest["completed_chunks"])
+    tracker = TargetTracker(target, names, Categories.of(scenario), chunks) if target is not None else None
+    if tracker is not None and store is not None:
+        for name in manifest["completed_chunks"]:  # a resumed run judges its earlier chunks again
+            tracker.add(name, store.read_table("replications", [name]))
+    done = set(manifest["completed_chunks"])
+    todo = [] if tracker is not None and tracker.status else [c for c in chunks if chunk_name(*c) not in done]
 
-    def on_chunk(name: str, count: int, tables: dict[str, pa.Table]) -> None:
+    def save() -> None:
+        manifest["wall_seconds"] = round(earlier_wall + time.time() - started, 3)
+        store.write_manifest(manifest)
+
+    if store is not None:
+        save()
+    memory: dict[str, dict[str, pa.Table]] = {}
+    if progress:
+        progress(manifest["replications_completed"], total)
+
+    def on_chunk(name: str, count: int, tables: dict[str, pa.Table]) -> bool:
         manifest["completed_chunks"].append(name)
         manifest["replications_completed"] += count
         if store is None:
-            for table, rows in tables.items():
-                memory[table].append(rows)
+            memory[name] = tables
         else:
-            manifest["wall_seconds"] = round(time.time() - started, 3)
-            store.write_manifest(manifest)
+            save()
         if progress:
-            progress(manifest["replications_completed"], replications)
+            progress(manifest["replications_completed"], total)
+        return tracker.add(name, tables["replications"]) if tracker is not None else False
 
     try:
         run_chunks(
             scenario,
             policies=names,
             seed=seed,
-            chunks=chunks,
+            chunks=todo,
             workers=workers,
             timeline_step=timeline_step,
-            root=str(store.root) if store else None,
+            root=str(store.root.resolve()) if store else None,
             on_chunk=on_chunk,
+            scheduler=scheduler,
         )
     finally:
+        finished = manifest["replications_completed"] >= total
+        if tracker is not None and tracker.status is not None:
+            # Chunks past the stopping point (simulated ahead by idle workers) are dropped.
+            kept = [n for n in manifest["completed_chunks"] if n in sizes and _last(n) < tracker.stop]
+            manifest["completed_chunks"] = kept
+            manifest["replications_completed"] = sum(sizes[n] for n in kept)
+            manifest["target"].update(tracker.status)
+            finished = True
+        manifest["completed_chunks"].sort()
+        manifest["partial"] = not finished
         if store is not None:
-            manifest["partial"] = manifest["replications_completed"] < replications
-            manifest["completed_chunks"].sort()
-            manifest["wall_seconds"] = round(time.time() - started, 3)
-            store.write_manifest(manifest)
+            if finished:
+                store.remove_orphans(set(manifest["completed_chunks"]))
+            save()
+    if progress and tracker is not None:
+        progress(manifest["replications_completed"], manifest["replications_completed"])
     if store is not None:
         return Results.load(store.root)
-    tables = {name: _sorted(pa.concat_tables(parts)) for name, parts in memory.items()}
-    manifest.update(partial=False, wall_seconds=round(time.time() - started, 3))
+    kept = sorted(n for n in memory if n in set(manifest["completed_chunks"]))  # names sort in replication order
+    tables = {table: pa.concat_tables([memory[n][table] for n in kept]) for table in TABLES}
+    manifest["wall_seconds"] = round(time.time() - started, 3)
     return Results(tables, manifest=manifest)
 
 
-def _sorted(table: pa.Table) -> pa.Table:
-    """Rows by replication; within one, the fixed order a chunk writes them in (stable sort)."""
-    if not table.num_rows:
-        return table
-    order = np.argsort(table.column("replication").to_numpy(), kind="stable")
-    return table.take(pa.array(order))
+def _last(name: str) -> int:
+    return int(name.rsplit("-", 1)[1])
 
 
 def _check_resumable(previous: dict, manifest: dict) -> None:
@@ -269,3 +519,10 @@ def _check_resumable(previous: dict, manifest: dict) -> None:
             raise FlowsimError(
                 f"--resume must continue the same run: {key} was {previous.get(key)!r}, now {manifest.get(key)!r}"
             )
+    before = previous.get("target")
+    now = manifest.get("target")
+    settings = ("ci", "metric", "level", "min_replications", "max_replications")
+    was = {k: before[k] for k in settings} if before else None
+    new = {k: now[k] for k in settings} if now else None
+    if was != new:
+        raise FlowsimError(f"--resume must continue the same run: target was {was!r}, now {new!r}")

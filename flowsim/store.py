@@ -56,13 +56,21 @@ class RunStore:
             os.replace(temporary, final)
 
     def remove_orphans(self, completed: set[str]) -> None:
-        """Delete files of chunks the manifest does not list (left by a killed run)."""
+        """Delete files of chunks the manifest does not list, and temporary files.
+
+        They are left by a killed run (a chunk written but not yet listed, a
+        half-written file), or simulated past the stopping point of a
+        ``--target-ci`` run; ``pandas.read_parquet`` of a table folder must not
+        see them.
+        """
         for table in TABLES:
             folder = self.root / f"{table}.parquet"
             for path in folder.glob("*"):
                 chunk = path.name.removeprefix(".").split(".")[0]
-                if chunk not in completed:
-                    path.unlink()
+                if chunk not in completed or path.name.startswith("."):
+                    path.unlink(missing_ok=True)
+        for path in self.root.glob(f".{MANIFEST}.*"):
+            path.unlink(missing_ok=True)
 
     def read_manifest(self) -> dict | None:
         path = self.root / MANIFEST

@@ -353,5 +353,27 @@ def write_sweep(result: Sweep, out: str | os.PathLike) -> list[str]:
     # Drawing goes through flowsim.plots: matplotlib is imported only there and in the report.
     figure = plot(result.table, result.parameter, result.metric, **extra).figure
     figure.savefig(folder / "sweep.png", dpi=120)
+    (folder / "sweep.html").write_text(_sweep_page(result, figure))
     plots.plt.close(figure)
+    lines.append(f"wrote {folder / 'sweep.html'}")
     return [*lines, f"wrote {folder / 'sweep.png'}"]
+
+
+def _sweep_page(result: Sweep, figure) -> str:
+    """A self-contained page with the sweep's curve and table (the report's look, no network)."""
+    from html import escape
+
+    from ..report import CSS, embed_figure
+
+    caption = (
+        f"Mean {result.metric} over replications for each value of {result.parameter}, with its 95% CI; "
+        "every value was simulated on the same worlds, so differences between points are paired."
+    )
+    table = result.table.to_html(index=False, float_format=lambda x: f"{x:,.4g}", border=0)
+    title = f"flowsim sweep: {result.parameter}"
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1>"
+        f"<p>{escape(result.answer)}</p>{embed_figure(figure, f'{result.metric} against {result.parameter}', caption)}"
+        f"<h2>Values</h2>{table}</body></html>\n"
+    )

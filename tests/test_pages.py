@@ -1,0 +1,42 @@
+"""The what-if and sweep pages: self-contained HTML carrying the answer, the table and (sweeps) the curve."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from flowsim.cli import app
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios" / "teaching"
+
+
+def _no_network(html: str) -> None:
+    assert not re.search(r"""(src|href)=["']https?:""", html)
+
+
+def test_sweep_page_shows_the_curve_and_every_value(tmp_path):
+    result = CliRunner().invoke(
+        app,
+        ["sweep", str(SCENARIOS / "wip_limits.yaml"), "--set", "policies.wip2-cd3.intake.limit=1,2,4",
+         "-n", "2", "-w", "1", "--out", str(tmp_path)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "sweep.html").read_text()
+    _no_network(html)
+    assert html.count('<img src="data:image/png;base64,') == 1
+    rows = re.findall(r"<tr>\s*<td>(\d+)</td>", html)
+    assert rows == ["1", "2", "4"]
+
+
+def test_whatif_page_carries_the_printed_answer(tmp_path):
+    result = CliRunner().invoke(
+        app, ["whatif", "capacity", str(SCENARIOS / "bottleneck.yaml"), "-n", "2", "-w", "1", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "whatif_capacity.html").read_text()
+    _no_network(html)
+    answer = next(line for line in result.output.splitlines() if "is the constraint" in line)
+    assert answer.split(":")[0] in html  # "data is the constraint"
+    assert "<table" in html and ">data</td>" in html and ">dev</td>" in html
