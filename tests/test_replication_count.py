@@ -20,40 +20,7 @@ from flowsim.tables import TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SMALL = """
-name: Small portfolio for --target-ci tests
-horizon: 52
-estimation_error: 0.3
-seed: 3
-teams:
-  dev: {capacity: 2}
-  test: {capacity: 1}
-projects:
-  - id: alpha
-    value: {rate: 5000}
-    stages:
-      - {team: dev, effort: {dist: triangular, low: 2, mode: 4, high: 8}}
-      - {team: test, effort: 1}
-  - id: beta
-    value: {rate: 8000, profile: deadline, due: 20, penalty: 0.5, fine: 20000}
-    stages:
-      - {team: dev, effort: {dist: lognormal, median: 5, p90: 9}}
-      - {team: test, effort: {dist: uniform, low: 0.5, high: 2}}
-templates:
-  request:
-    value: {rate: {dist: uniform, low: 500, high: 4000}, profile: decay, half_life: 26}
-    stages:
-      - {team: dev, effort: {dist: exponential, mean: 1.5}}
-      - {team: test, effort: {dist: pert, low: 0.2, mode: 0.5, high: 1}}
-arrivals:
-  - {template: request, rate: 1.2, name: requests}
-policies:
-  fifo: {intake: admit_all, sequencing: fifo}
-  cd3-wip: {intake: {rule: wip_limit, limit: 4}, sequencing: cd3}
-  random-review:
-    sequencing: random
-    intervention: {rule: review, every: 8, cancel_below: 0.2}
-"""
+SMALL = (Path(__file__).resolve().parent / "fixtures" / "small_portfolio.yaml").read_text()
 MAX = 80  # chunks of 10
 TARGET = 0.015
 
