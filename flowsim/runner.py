@@ -36,7 +36,7 @@ import simpy
 
 from . import __version__
 from .engine.setup import build_rules, make_setup
-from .engine.simulation import Simulation
+from .engine.simulation import Simulation, paused_collector
 from .errors import FlowsimError
 from .scenario.model import Scenario
 from .stats import target_half_widths
@@ -69,13 +69,14 @@ def simulate_chunk(
     parts: dict[str, list[pa.Table]] = {name: [] for name in TABLES}
     means: dict = {}
     for replication in replications:
-        world = sample_world(scenario, seed, replication, means)
-        for name in policies:
-            rules = build_rules(scenario, setup, name, scenario.policies[name], seed, replication)
-            record = Simulation(setup, world, rules).run()
-            code = categories.policies.index(name)
-            for table, rows in record_tables(record, world, code, categories).items():
-                parts[table].append(rows)
+        with paused_collector():  # a replication's objects are many and short-lived
+            world = sample_world(scenario, seed, replication, means)
+            for name in policies:
+                rules = build_rules(scenario, setup, name, scenario.policies[name], seed, replication)
+                record = Simulation(setup, world, rules).run()
+                code = categories.policies.index(name)
+                for table, rows in record_tables(record, world, code, categories).items():
+                    parts[table].append(rows)
     return {name: pa.concat_tables(tables) for name, tables in parts.items()}
 
 

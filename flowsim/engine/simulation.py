@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import math
+from contextlib import contextmanager
 
 import simpy
 from simpy.events import NORMAL, Event, Timeout
@@ -46,6 +47,23 @@ from .teams import TeamState, switching_curve
 # Decisions run after every ordinary event at the same instant.
 _DECISION_PRIORITY = NORMAL + 1
 _EXPEDITED = math.inf
+
+
+@contextmanager
+def paused_collector():
+    """Pause Python's cyclic garbage collector, restoring its state after.
+
+    The model's objects reference each other (projects, stages, views), so the
+    collector would rescan them again and again during a run; a replication's
+    garbage is bounded, and it is collected as usual once the collector resumes.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 class _Decision(Event):
@@ -176,18 +194,10 @@ class Simulation(CapacityMixin):
         if self.rules.intervention is not None:
             for at in self.rules.intervention.decision_times(self.horizon):
                 Timeout(env, at).callbacks.append(self._on_review)
-        # The model's objects reference each other (projects, stages, views), so the
-        # cyclic collector would rescan them again and again during a run; pause it
-        # for the run (a replication's garbage is bounded) and restore it after.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with paused_collector():
             env.run(until=self.horizon)
             self._close(self.horizon)
             return collect(self, self.setup.timeline_step)
-        finally:
-            if collecting:
-                gc.enable()
 
     def _close(self, now: float) -> None:
         """Account for work still running at the horizon (costs, tallies)."""
@@ -226,9 +236,19 @@ class Simulation(CapacityMixin):
         self._request_decision()
 
     def _request_decision(self) -> None:
-        if not self._decision_pending:
+        """Decide once everything at this instant has happened (called last by every handler)."""
+        if self._decision_pending:
+            return
+        env = self.env
+        queue = env._queue
+        if queue and queue[0][0] <= env._now:
+            # More happens at this instant: decide after all of it, at a lower priority.
             self._decision_pending = True
-            _Decision(self.env, self._decide)
+            _Decision(env, self._decide)
+        else:
+            # Nothing else is due at this instant, so deciding now is deciding last;
+            # it saves an event, and events are where engine time goes.
+            self._decide(None)
 
     # -------------------------------------------------------------- decisions
 
