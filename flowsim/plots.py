@@ -145,11 +145,11 @@ def value_over_time(
     ax.set_ylabel("money (cumulative)")
     ax.set_title("Value delivered and delayed over time")
     ax.set_xlim(left=0)
-    by_policy = ax.legend(title="policy", loc="upper left", fontsize="small")
-    ax.add_artist(by_policy)
+    # One legend: colours name the policies, line styles the metrics (keys drawn only in the legend).
+    by_policy, _labels = ax.get_legend_handles_labels()
     keys = [Line2D([], [], color="0.3", linestyle=styles[m], label=LABELS.get(m, m)) for m in metrics]
     keys.append(Patch(color="0.3", alpha=0.15, label="P10-P90 across replications"))
-    ax.legend(handles=keys, loc="upper left", bbox_to_anchor=(0.0, 0.72), fontsize="small", frameon=True)
+    ax.legend(handles=by_policy + keys, loc="upper left", fontsize="small")
     ax.grid(alpha=0.3)
     return ax
 

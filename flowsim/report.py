@@ -88,7 +88,7 @@ h1{font-size:1.7rem;margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:2px s
 table{border-collapse:collapse;margin:.6rem 0;font-size:.92rem}
 th,td{border-bottom:1px solid #e4e4e4;padding:.35rem .7rem;text-align:right;vertical-align:top}
 th{background:#f5f6f8}td:first-child,th:first-child{text-align:left}
-.ci{display:block;color:#666;font-size:.8rem}
+.ci{display:block;color:#666;font-size:.8rem;white-space:nowrap}
 .facts td{text-align:left}.facts td:first-child{color:#555;padding-right:1.5rem}
 .alert{background:#fdecea;border:2px solid #c62828;color:#7f1010;padding:.8rem 1rem;border-radius:6px;
 font-weight:600;margin:1rem 0}
@@ -138,9 +138,7 @@ def write_report(run_dir, *, title: str | None = None, extra_sections: list[tupl
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
-        + "\n".join(parts)
-        + "\n</body></html>\n"
+        f"<title>{escape(title)}</title><style>{CSS}</style></head>\n<body>\n" + "\n".join(parts) + "\n</body></html>\n"
     )
     path = run_dir / "report.html"
     partial_path = run_dir / "report.html.tmp"
@@ -250,15 +248,20 @@ def _constraint(results) -> str:
     teams, timeline = results.teams, results.team_timeline
     baseline = observed_constraint(teams, timeline, results.baseline)
     top = baseline.iloc[0]
+    lead = "the team holding the portfolio back is" if top["mean_queue"] >= 1 else "the top-ranked team is"
     out = [
-        f"<p>Under the baseline <b>{escape(results.baseline)}</b>, the team holding the portfolio back is "
+        f"<p>Under the baseline <b>{escape(results.baseline)}</b>, {lead} "
         f"<b>{escape(str(top['team']))}</b>: busy {top['utilisation']:.0%} of its capacity, "
         f"{top['mean_queue']:.1f} stages waiting on average (at most {top['max_queue']:.0f}), "
         f"and a queue at {top['queue_share']:.0%} of the timeline points. This is the observed constraint "
         "(ex post, from queues and utilisation), not the planning bottleneck that rules estimate ex ante.</p>"
     ]
-    if top["mean_queue"] == 0:
-        out.append("<p>No team had work waiting: no team constrains this portfolio.</p>")
+    if top["mean_queue"] < 1:
+        # Below one stage waiting on average, the top of the ranking is the busiest team, not a bottleneck.
+        out.append(
+            "<p><b>Little work waits anywhere</b> (under one stage on average, even at the top of the "
+            "ranking): no team clearly constrains this portfolio; demand, not capacity, sets its pace.</p>"
+        )
     rows = []
     for policy in results.policies:
         r = observed_constraint(teams, timeline, policy).iloc[0]
@@ -284,7 +287,7 @@ def _at_risk(results, top: int = 10) -> str:
     promised = summary[summary["promised"].notna()] if len(summary) else summary
     if not len(promised):
         return "<p>No project in the scenario gives a <code>promised</code> delivery: nothing to check.</p>"
-    names = {p["id"]: p.get("name") or p["id"] for p in results.manifest["scenario"].get("projects", [])}
+    names = {p["id"]: p.get("name") or "" for p in results.manifest["scenario"].get("projects", [])}
     wide = promised.pivot_table(index="project", columns="policy", values="p_on_promise", observed=True)
     wide = wide[[p for p in results.policies if p in wide.columns]]
     base = promised[promised["policy"] == results.baseline].set_index("project")
@@ -294,11 +297,18 @@ def _at_risk(results, top: int = 10) -> str:
     for project in order:
         cells = "".join(f"<td>{'n/a' if np.isnan(v) else f'{v:.0%}'}</td>" for v in wide.loc[project])
         p85 = base["p85_delivery"].get(project, np.nan)
-        rows.append(f"<tr><td><b>{escape(str(project))}</b> {escape(str(names.get(project, '')))}</td>"
+        name = names.get(project, "")
+        name = "" if name == project else f" {escape(str(name))}"
+        rows.append(f"<tr><td><b>{escape(str(project))}</b>{name}</td>"
                     f"<td>{base['promised'].get(project, np.nan):g}</td>"
                     f"<td>{'not by the horizon' if np.isnan(p85) else f'{p85:.1f}'}</td>{cells}</tr>")  # fmt: skip
-    note = (f"<p>Probability of delivery by the promised {unit}, per policy; the {min(top, len(order))} listed "
-            f"projects with a promise least likely to keep it under the baseline. P85 delivery is the {unit} by "
+    shown = (
+        "the listed project with a promise"
+        if len(order) == 1
+        else (f"the {len(order)} listed projects with a promise least likely to keep it under the baseline")
+    )
+    note = (f"<p>Probability of delivery by the promised {unit}, per policy, for {shown}. "
+            f"P85 delivery is the {unit} by "
             "which the baseline delivers in 85% of worlds.</p>")  # fmt: skip
     return (f"{note}<table><thead><tr><th>Project</th><th>Promised ({unit})</th><th>P85 delivery, baseline</th>"
             f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")  # fmt: skip
@@ -337,7 +347,7 @@ def _figures(results) -> str:
     axes = np.atleast_1d(fig.subplots(nrows, ncols, sharey=True, squeeze=False)).ravel()
     for ax, policy in zip(axes, policies, strict=False):
         plots.cumulative_flow(results.timeline, policy, ax, unit=unit)
-    for ax in axes[len(policies):]:
+    for ax in axes[len(policies) :]:
         ax.set_visible(False)
     out.append(embed_figure(fig, "cumulative flow diagrams",
         "Projects over time (mean of the worlds): the orange band's height is work in progress and the blue "
@@ -349,7 +359,7 @@ def _figures(results) -> str:
     best = str(delivered.reindex(policies).idxmax())
     shown = [results.baseline] + ([best] if best != results.baseline else [])
     rows_per = results.team_timeline["team"].nunique()
-    fig = Figure(figsize=(13, (0.42 * rows_per + 1.6) * len(shown)), layout="constrained")
+    fig = Figure(figsize=(11, (0.42 * rows_per + 1.6) * len(shown)), layout="constrained")
     axes = fig.subplots(len(shown), 2, squeeze=False)
     teams = scenario["teams"]
     for (load_ax, queue_ax), policy in zip(axes, shown, strict=True):

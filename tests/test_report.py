@@ -1,0 +1,158 @@
+"""report.html: complete, escaped, self-contained; and readable in a real browser."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+import flowsim
+from flowsim.report import write_report
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "design_example.yaml"
+CHROMIUM = "/usr/bin/chromium"
+NAME = "Example <script>alert(1)</script> & co"
+ODD_POLICY = 'cd3 <wip6> & "review"'
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """A small run of DESIGN's example scenario with HTML-hostile names, and its report."""
+    folder = tmp_path_factory.mktemp("report")
+    data = yaml.safe_load(FIXTURE.read_text())
+    data["name"] = NAME
+    data["description"] = "Tags <b>must</b> stay text"
+    data["policies"] = {(ODD_POLICY if k == "cd3-wip6" else k): v for k, v in data["policies"].items()}
+    scenario_file = folder / "scenario.yaml"
+    scenario_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = folder / "run"
+    results = flowsim.run(flowsim.load_scenario(scenario_file), replications=4, workers=1, out=out)
+    results.write_summaries(out)
+    write_report(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def page(run_dir) -> str:
+    return (run_dir / "report.html").read_text(encoding="utf-8")
+
+
+def test_report_names_every_policy_and_verdict(run_dir, page):
+    results = flowsim.Results.load(run_dir)
+    assert len(results.policies) == 3
+    for policy in results.policies:
+        assert html.escape(policy) in page
+    verdicts = results.verdicts()
+    assert len(verdicts) == 2
+    for sentence in verdicts:
+        assert html.escape(sentence) in page
+    assert f"<title>{html.escape('flowsim report: ' + NAME)}</title>" in page
+    assert "PARTIAL RUN" not in page
+    assert "4 of 4 requested (complete)" in page
+
+
+def test_report_escapes_scenario_text(page):
+    assert "<script>" not in page
+    assert "<b>must</b>" not in page
+    assert html.escape("Tags <b>must</b> stay text") in page
+    assert "<wip6>" not in page
+
+
+def test_report_has_the_sections_the_user_needs(run_dir, page):
+    for heading in ("Summary by policy", "Observed constraint", "Projects most at risk", "Figures"):
+        assert heading in page
+    # The summary table gives money with CIs, and cycle time beside the number delivered.
+    for column in ("Value delivered", "Value delayed", "NPV", "Throughput (per week)", "Cycle time, P90", "Delivered"):
+        assert column in page
+    constraint = re.search(r"(?:the team holding the portfolio back|the top-ranked team) is <b>([^<]+)</b>", page)
+    assert constraint and constraint.group(1) in ("platform", "data", "ux")
+    assert "<b>pricing</b>" in page  # the only project with a promise
+    assert page.count("<figcaption>") == page.count("<img")
+
+
+def test_report_is_self_contained(page):
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.IGNORECASE)
+    assert "@import" not in page and "url(" not in page
+    images = re.findall(r"<img\b[^>]*>", page)
+    assert len(images) == 5  # value over time, differences, flow, team load and queues, cycle time
+    for tag in images:
+        src = re.search(r'src="data:image/png;base64,([^"]+)"', tag)
+        assert src, tag[:80]
+        assert base64.b64decode(src.group(1))[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_flags_a_partial_run_and_takes_extra_sections(run_dir, tmp_path):
+    partial = tmp_path / "partial"
+    shutil.copytree(run_dir, partial)
+    manifest = json.loads((partial / "manifest.json").read_text())
+    manifest.update(partial=True, replications_requested=10)
+    (partial / "manifest.json").write_text(json.dumps(manifest))
+    path = write_report(partial, title="A <custom> title", extra_sections=[("Sweep <1>", "<p id='sweep'>ok</p>")])
+    page = path.read_text(encoding="utf-8")
+    assert path == partial / "report.html"
+    assert "PARTIAL RUN: only 4 of 10 replications completed" in page
+    assert page.index("PARTIAL RUN") < page.index("Summary by policy")  # before any number
+    assert "<title>A &lt;custom&gt; title</title>" in page
+    assert "<h2>Sweep &lt;1&gt;</h2><p id='sweep'>ok</p>" in page
+    assert not (partial / "report.html.tmp").exists()
+
+
+def _page_requests(net_log: Path) -> list[str]:
+    """http(s) URLs the page itself asked for (Chromium's own background traffic is keyed to other sites)."""
+    text = net_log.read_text(errors="replace")
+    try:
+        events = json.loads(text)["events"]
+    except json.JSONDecodeError:  # log cut short: close the event list
+        events = json.loads(text.rstrip().rstrip(",") + "]}")["events"]
+    urls = []
+    for event in events:
+        params = event.get("params") or {}
+        from_page = str(params.get("network_isolation_key", "")).startswith("file://")
+        if from_page and str(params.get("url", "")).startswith(("http:", "https:")):
+            urls.append(params["url"])
+    return urls
+
+
+@pytest.mark.browser
+def test_report_renders_in_headless_chromium(run_dir, page, tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium not installed: apt-get install chromium")
+    base = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]  # fmt: skip
+    url = (run_dir / "report.html").as_uri()
+    artifacts = ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    shot = artifacts / "report.png"
+    shot.unlink(missing_ok=True)
+    subprocess.run([*base, f"--screenshot={shot}", "--window-size=1280,4000", url],
+                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    from PIL import Image
+
+    with Image.open(shot) as image:
+        assert image.size == (1280, 4000)
+        colours = image.convert("L").resize((64, 200)).getextrema()
+        assert colours[1] - colours[0] > 100  # not a blank page
+
+    net_log = tmp_path / "net.json"
+    loaded = subprocess.run(
+        [*base, "--enable-logging=stderr", "--v=0", f"--log-net-log={net_log}", "--dump-dom", url],
+        check=True, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    dom = loaded.stdout
+    assert "<title>flowsim report: Example &lt;script&gt;" in dom
+    assert len(re.findall(r'<img src="data:image/png;base64,', dom)) == 5
+    assert "<script" not in dom  # the scenario name stayed text
+    console = [line for line in loaded.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == []
+    assert _page_requests(net_log) == []
