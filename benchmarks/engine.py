@@ -41,19 +41,18 @@ class CountingEnvironment(simpy.Environment):
         super().step()
 
 
-def one_replication(scenario, setup, world, seed: int, replication: int) -> tuple[float, int]:
-    """Seconds and SimPy events for every policy of the scenario on one world."""
+def one_replication(scenario, setup, world, seed: int, replication: int) -> dict[str, tuple[float, int]]:
+    """Seconds and SimPy events per policy of the scenario on one world."""
     engine_module.simpy.Environment = CountingEnvironment
     try:
-        seconds, steps = 0.0, 0
+        out = {}
         for name, policy in scenario.policies.items():
             rules = build_rules(scenario, setup, name, policy, seed, replication)
             start = time.perf_counter()
             simulation = engine_module.Simulation(setup, world, rules)
             simulation.run()
-            seconds += time.perf_counter() - start
-            steps += simulation.env.steps
-        return seconds, steps
+            out[name] = (time.perf_counter() - start, simulation.env.steps)
+        return out
     finally:
         engine_module.simpy.Environment = simpy.Environment
 
@@ -94,22 +93,30 @@ def main() -> None:
     world = sample_world(scenario, seed, args.replication)
     world_seconds = time.perf_counter() - start
 
-    engine_best, plain_best, steps = float("inf"), float("inf"), 0
+    best: dict[str, float] = {}
+    steps: dict[str, int] = {}
+    plain_best = float("inf")
     for _ in range(args.repeats):
-        seconds, steps = one_replication(scenario, setup, world, seed, args.replication)
-        engine_best = min(engine_best, seconds)
-        plain_seconds, _ = plain_mm1(steps)
+        for name, (seconds, count) in one_replication(scenario, setup, world, seed, args.replication).items():
+            best[name] = min(best.get(name, float("inf")), seconds)
+            steps[name] = count
+        plain_seconds, _ = plain_mm1(sum(steps.values()))
         plain_best = min(plain_best, plain_seconds)
 
-    projects = len(world.projects)
+    total_steps = sum(steps.values())
+    engine_best = sum(best.values())
+    plain_per_event = plain_best / total_steps
+    engine_per_event = engine_best / total_steps
     policies = len(scenario.policies)
-    engine_per_event = engine_best / steps
-    plain_per_event = plain_best / steps
-    print(f"scenario: {BENCH.name}, {projects} projects, {len(world.team_names)} teams, {policies} policies")
+    print(f"scenario: {BENCH.name}, {len(world.projects)} projects, {len(world.team_names)} teams, {policies} policies")
     print(f"world sampling: {world_seconds * 1e3:.1f} ms per replication (shared by the policies)")
-    print(f"engine: {engine_best * 1e3:.1f} ms for {policies} policies, {steps} SimPy events, "
+    for name in best:
+        per_event = best[name] / steps[name]
+        print(f"  {name:<12} {best[name] * 1e3:6.1f} ms  {steps[name]:5d} events  {per_event * 1e6:5.2f} us/event  "
+              f"R {per_event / plain_per_event:4.1f}  {best[name] / len(world.projects) * 1e6:5.1f} us/project")
+    print(f"engine: {engine_best * 1e3:.1f} ms for {policies} policies, {total_steps} SimPy events, "
           f"{engine_per_event * 1e6:.2f} us/event (best of {args.repeats})")
-    print(f"plain SimPy M/M/1: {plain_best * 1e3:.1f} ms for the same {steps} events, "
+    print(f"plain SimPy M/M/1: {plain_best * 1e3:.1f} ms for the same {total_steps} events, "
           f"{plain_per_event * 1e6:.2f} us/event")
     print(f"per-event cost vs plain SimPy: {engine_per_event / plain_per_event:.2f}")
 

@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> None:
         projects = results.project_summary()
         print(
             f"project_summary(): {time.perf_counter() - started:.1f} s, {len(projects)} rows; parent peak RSS "
-            f"now {peak_mib(resource.RUSAGE_SELF):.0f} MiB ({len(results.projects):,} project rows loaded)"
+            f"now {peak_mib(resource.RUSAGE_SELF):.0f} MiB (reads listed projects' columns only: "
+            f"{sorted(results._frames)} loaded as whole frames)"
         )
     if not args.keep:
         shutil.rmtree(out)

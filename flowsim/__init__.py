@@ -37,20 +37,30 @@ def __getattr__(name: str):
 def run(
     scenario: Scenario | str | os.PathLike,
     *,
-    replications: int = 100,
+    replications: int | None = None,
     seed: int | None = None,
     policies: Sequence[str] | None = None,
     workers: int | None = None,
+    scheduler: str | None = None,
     out: str | os.PathLike | None = None,
     resume: bool = False,
     timeline_step: float | None = None,
+    target_ci: float | None = None,
+    target_metric: str = "value_delivered",
+    max_replications: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Results:
-    """Simulate every policy (or those named) on the same ``replications`` worlds.
+    """Simulate every policy (or those named) on the same worlds; what ``flowsim run`` does.
 
-    ``seed`` defaults to the scenario's; ``workers`` to all cores; with ``out``
-    the results are also written as a run folder (and read back from it).
-    Returns a ``Results`` with tidy DataFrames and their summaries.
+    ``replications`` defaults to 100 (with ``target_ci``: the minimum, default 10);
+    ``seed`` to the scenario's; ``workers`` to all cores.  ``scheduler`` is a Dask
+    address or ``"local"`` (needs ``flowsim[dask]``).  With ``out`` the results are
+    also written as a run folder, chunk by chunk (``resume=True`` completes an
+    interrupted one).  ``target_ci`` runs until every policy's 95% CI half-width of
+    the paired difference in ``target_metric`` is within that fraction of the
+    baseline's mean, or ``max_replications`` (default 1,000) are done.  ``progress``
+    is called with (replications done, planned).  Returns a ``Results`` with tidy
+    DataFrames and their summaries.
     """
     from .runner import execute
 
@@ -62,9 +72,13 @@ def run(
         seed=seed,
         policies=policies,
         workers=workers,
+        scheduler=scheduler,
         out=out,
         resume=resume,
         timeline_step=timeline_step,
+        target_ci=target_ci,
+        target_metric=target_metric,
+        max_replications=max_replications,
         progress=progress,
     )
 

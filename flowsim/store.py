@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .tables import TABLES
@@ -81,7 +82,16 @@ class RunStore:
     def write_manifest(self, manifest: dict) -> None:
         atomic_write_text(self.root / MANIFEST, json.dumps(manifest, indent=2, sort_keys=False, default=str))
 
-    def read_table(self, table: str, chunks: list[str] | None = None) -> pa.Table:
+    def read_table(
+        self,
+        table: str,
+        chunks: list[str] | None = None,
+        columns: list[str] | None = None,
+        rows: pc.Expression | None = None,
+    ) -> pa.Table:
+        """The completed ``chunks`` of ``table`` (all by default), optionally only some
+        ``columns`` and the ``rows`` matching an Arrow expression: read chunk by chunk,
+        so a pruned read of a large run never holds the whole table."""
         folder = self.root / f"{table}.parquet"
         names = sorted(p.stem for p in folder.glob("part-*.parquet"))
         if chunks is not None:
@@ -89,4 +99,6 @@ class RunStore:
             names = [n for n in names if n in wanted]
         if not names:
             return pa.table({})
-        return pa.concat_tables([pq.read_table(folder / f"{n}.parquet") for n in names])
+        return pa.concat_tables(
+            [pq.read_table(folder / f"{n}.parquet", columns=columns, filters=rows) for n in names]
+        )

@@ -107,8 +107,8 @@ def test_workers_do_not_change_where_a_target_run_stops(small, targeted, workers
         assert sorted(p.stem for p in (tmp_path / f"{table}.parquet").iterdir()) == results.manifest["completed_chunks"]
 
 
-def test_in_memory_target_run(small, targeted):
-    results = execute(small, target_ci=TARGET, max_replications=MAX, workers=2)
+def test_in_memory_target_run_through_the_public_api(small, targeted):
+    results = flowsim.run(small, target_ci=TARGET, max_replications=MAX, workers=2)
     assert results.manifest["target"] == targeted.manifest["target"]
     pdt.assert_frame_equal(results.projects, targeted.projects)
 
