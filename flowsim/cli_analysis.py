@@ -14,11 +14,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 
 from .format import money
+
+if TYPE_CHECKING:  # pandas only for the hints: `flowsim --help` should start fast
+    import pandas as pd
 
 __all__ = ["sweep", "whatif_app"]
 

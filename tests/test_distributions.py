@@ -9,6 +9,9 @@ KS p-value above 1e-3, so a correct sampler passes with any seed bar ~1e-3.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,7 +52,8 @@ def test_continuous_sampler_matches_scipy(spec):
     assert abs(samples.mean() - reference.mean()) < 4 * standard_error
     assert stats.kstest(samples, reference.cdf).pvalue > 1e-3
     assert dist.mean() == pytest.approx(reference.mean(), rel=1e-12)
-    assert dist.lower_bound() == pytest.approx(reference.support()[0])
+    assert dist.support() == pytest.approx(reference.support())
+    assert dist.lower_bound() == dist.support()[0]
 
 
 def test_sampler_draws_scipy_quantiles_not_just_the_mean():
@@ -75,7 +79,7 @@ def test_empirical_resamples_the_observations_with_equal_weight():
     standard_error = reference.std() / math.sqrt(N)
     assert abs(samples.mean() - reference.mean()) < 4 * standard_error
     assert dist.mean() == pytest.approx(reference.mean(), rel=1e-12) == pytest.approx(4.1)
-    assert dist.lower_bound() == 1.5 == reference.support()[0]
+    assert dist.support() == (1.5, 10.0) == tuple(reference.support())
 
 
 def test_fixed_is_one_point():
@@ -87,8 +91,19 @@ def test_fixed_is_one_point():
     reference = dist.frozen()
     assert dist.mean() == reference.mean() == 3.5
     assert reference.std() == 0
-    assert tuple(reference.support()) == (3.5, 3.5)
+    assert tuple(reference.support()) == (3.5, 3.5) == dist.support()
     assert reference.cdf(3.49) == 0 and reference.cdf(3.5) == 1
+
+
+def test_validating_a_scenario_does_not_import_scipy_stats():
+    # Half a second of start-up for every `flowsim validate`: scipy.stats is the reference, not a dependency of use.
+    code = (
+        "import sys; from flowsim import load_scenario; load_scenario('scenarios/default.yaml'); "
+        "print('scipy.stats' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_every_distribution_is_covered():

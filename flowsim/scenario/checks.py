@@ -360,4 +360,4 @@ def _upper_bound(quantity: Quantity) -> float:
     """Largest value a quantity can take (inf for unbounded distributions)."""
     if isinstance(quantity, (int, float)):
         return float(quantity)
-    return float(quantity.frozen().support()[1])
+    return quantity.support()[1]

@@ -11,11 +11,11 @@ draws hundreds of values per replication).  Tests check the two agree.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from scipy import stats
 
 
 def _num(x: float) -> str:
@@ -24,7 +24,15 @@ def _num(x: float) -> str:
 
 
 # z such that P(Z <= z) = 0.9 for a standard normal: links a lognormal's p90 to sigma.
-_Z90 = float(stats.norm.ppf(0.9))
+_Z90 = NormalDist().inv_cdf(0.9)
+
+
+def _scipy_stats():
+    """scipy.stats, imported on first use: it takes half a second, and validating a
+    scenario or sampling a world never needs it (only ``frozen()`` does)."""
+    from scipy import stats
+
+    return stats
 
 
 class _Dist(BaseModel):
@@ -38,9 +46,15 @@ class _Dist(BaseModel):
         # call, far too slow for world sampling); tests check it against scipy.
         return float(self.frozen().mean())
 
+    def support(self) -> tuple[float, float]:
+        """Smallest and largest values the distribution can produce (closed forms in
+        the subclasses, tested against scipy's ``support()``)."""
+        low, high = self.frozen().support()
+        return float(low), float(high)
+
     def lower_bound(self) -> float:
         """Smallest value the distribution can produce."""
-        return float(self.frozen().support()[0])
+        return self.support()[0]
 
     def sample(self, rng: np.random.Generator) -> float:  # pragma: no cover
         raise NotImplementedError
@@ -53,13 +67,13 @@ class Fixed(_Dist):
     def frozen(self):
         # scipy has no degenerate continuous law (uniform with scale 0 gives nan):
         # a one-point discrete law is the exact equivalent.
-        return stats.rv_discrete(values=([self.value], [1.0]))
+        return _scipy_stats().rv_discrete(values=([self.value], [1.0]))
 
     def mean(self) -> float:
         return self.value
 
-    def lower_bound(self) -> float:
-        return self.value
+    def support(self) -> tuple[float, float]:
+        return self.value, self.value
 
     def sample(self, rng):
         return self.value
@@ -82,8 +96,11 @@ class Uniform(_Dist):
     def mean(self) -> float:
         return (self.low + self.high) / 2
 
+    def support(self) -> tuple[float, float]:
+        return self.low, self.high
+
     def frozen(self):
-        return stats.uniform(loc=self.low, scale=self.high - self.low)
+        return _scipy_stats().uniform(loc=self.low, scale=self.high - self.low)
 
     def sample(self, rng):
         return float(rng.uniform(self.low, self.high))
@@ -109,6 +126,9 @@ class _ThreePoint(_Dist):
             raise ValueError(f"above low ({_num(low)})")
         return value
 
+    def support(self) -> tuple[float, float]:
+        return self.low, self.high
+
 
 class Triangular(_ThreePoint):
     dist: Literal["triangular"]
@@ -118,7 +138,7 @@ class Triangular(_ThreePoint):
 
     def frozen(self):
         width = self.high - self.low
-        return stats.triang(c=(self.mode - self.low) / width, loc=self.low, scale=width)
+        return _scipy_stats().triang(c=(self.mode - self.low) / width, loc=self.low, scale=width)
 
     def sample(self, rng):
         return float(rng.triangular(self.low, self.mode, self.high))
@@ -138,7 +158,7 @@ class Pert(_ThreePoint):
 
     def frozen(self):
         a, b = self._shape()
-        return stats.beta(a, b, loc=self.low, scale=self.high - self.low)
+        return _scipy_stats().beta(a, b, loc=self.low, scale=self.high - self.low)
 
     def sample(self, rng):
         a, b = self._shape()
@@ -168,7 +188,10 @@ class Lognormal(_Dist):
         return self.median * math.exp(self.sigma**2 / 2)
 
     def frozen(self):
-        return stats.lognorm(s=self.sigma, scale=self.median)
+        return _scipy_stats().lognorm(s=self.sigma, scale=self.median)
+
+    def support(self) -> tuple[float, float]:
+        return 0.0, math.inf
 
     def sample(self, rng):
         return float(self.median * math.exp(self.sigma * rng.standard_normal()))
@@ -181,10 +204,13 @@ class Exponential(_Dist):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     def frozen(self):
-        return stats.expon(scale=self.mean_)
+        return _scipy_stats().expon(scale=self.mean_)
 
     def mean(self) -> float:
         return self.mean_
+
+    def support(self) -> tuple[float, float]:
+        return 0.0, math.inf
 
     def sample(self, rng):
         return float(rng.exponential(self.mean_))
@@ -199,7 +225,10 @@ class Weibull(_Dist):
         return self.scale * math.gamma(1 + 1 / self.shape)
 
     def frozen(self):
-        return stats.weibull_min(c=self.shape, scale=self.scale)
+        return _scipy_stats().weibull_min(c=self.shape, scale=self.scale)
+
+    def support(self) -> tuple[float, float]:
+        return 0.0, math.inf
 
     def sample(self, rng):
         return float(self.scale * rng.weibull(self.shape))
@@ -214,13 +243,13 @@ class Empirical(_Dist):
     def frozen(self):
         # Repeated observations weigh more: merge them, since rv_discrete needs distinct points.
         points, counts = np.unique(np.asarray(self.samples, dtype=float), return_counts=True)
-        return stats.rv_discrete(values=(points, counts / counts.sum()))
+        return _scipy_stats().rv_discrete(values=(points, counts / counts.sum()))
 
     def mean(self) -> float:
         return float(np.mean(self.samples))
 
-    def lower_bound(self) -> float:
-        return float(min(self.samples))
+    def support(self) -> tuple[float, float]:
+        return float(min(self.samples)), float(max(self.samples))
 
     def sample(self, rng):
         return float(self.samples[int(rng.integers(len(self.samples)))])
