@@ -302,6 +302,52 @@ def cost_of_delay(rate: float, lump: float, life: float, profile: int, closes: f
                      f"or a name in {sorted(PROFILE_CODES)}, got {profile!r}")
 
 
+# How a rank moves with time until the rule is asked again (see SequencingRule.rank_trend).
+CONSTANT, FALLING, LIVE = "constant", "falling", "live"
+
+
+def cost_of_delay_trend(profile: int, life: float, lump: float, due: float, projected_delivery: float,
+                        horizon: float) -> tuple[str, float]:
+    """How :func:`cost_of_delay` moves as the projected delivery ``p`` grows: ``(trend, until)``.
+
+    ``trend`` holds for every projected delivery in ``[p, until)``: ``CONSTANT``,
+    ``FALLING`` (never rises: it may stay or fall, by steps or smoothly) or ``LIVE``
+    (may rise).  Rates, lumps and fines are never negative, so from the forms of
+    :func:`cost_of_delay`, with ``E = H - life``:
+
+    * standard: constant; window: falling (``rate`` until ``closes``, then 0);
+    * decay: the factor ``2**(-(p - r) / half_life)`` falls; its bracket falls
+      except on ``[E - 1, E)``, where ``L(p) = life`` but ``L(p + 1)`` shrinks
+      (the CoD rises), and at ``H - 1``, where a lump starts to be lost by one
+      more unit of delay (a step up);
+    * deadline: as decay, plus a step up just after ``due - 1``, where one more
+      unit of delay starts to cost the fine and the penalty.
+
+    The edges are taken conservatively (a rise is never inside a falling span);
+    ``test_policy_theory`` checks every trend against a fine grid of the closed form.
+    """
+    if isinstance(profile, str):
+        profile = PROFILE_CODES[profile]
+    if profile == STANDARD:
+        return CONSTANT, math.inf
+    if profile == WINDOW:
+        return FALLING, math.inf
+    p, h = projected_delivery, horizon
+    rises: list[float] = []  # where a falling span must end (a rise starts there)
+    if math.isfinite(life):
+        start, end = h - life - 1.0, h - life
+        if start <= p < end:
+            return LIVE, end
+        rises.append(start)
+    if lump > 0:
+        rises.append(h - 1.0)
+    if profile == DEADLINE and math.isfinite(due):
+        if p == due - 1.0:
+            return LIVE, due  # the step up is just after this point
+        rises.append(due - 1.0)
+    return FALLING, min((r for r in rises if r > p), default=math.inf)
+
+
 def cd3(cod: float, remaining: float) -> float:
     """CD3 score: cost of delay (money per time unit) divided by estimated remaining time.
 

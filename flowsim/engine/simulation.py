@@ -24,6 +24,7 @@ from simpy.events import NORMAL, Event, Timeout
 
 from ..errors import FlowsimError
 from ..policies.protocol import ADMIT, HOLD, REJECT, STOP, Action
+from ..value import CONSTANT
 from ..world import World
 from . import events as ev
 from .capacity import CapacityMixin
@@ -47,6 +48,7 @@ from .teams import TeamState, switching_curve
 # Decisions run after every ordinary event at the same instant.
 _DECISION_PRIORITY = NORMAL + 1
 _EXPEDITED = math.inf
+_FOREVER = (CONSTANT, math.inf)  # an expedited project's rank never changes
 
 
 @contextmanager
@@ -114,21 +116,22 @@ class Simulation(CapacityMixin):
         def stage_rank(stage: StageState, now: float) -> float:
             return project_rank(stage.project, now)
 
-        def stage_stable(stage: StageState) -> bool:
-            project = stage.project
-            return project.expedited or sequencing.is_stable(project.view)
+        rank_trend = sequencing.rank_trend
 
-        def project_stable(project: ProjectState) -> bool:
-            return project.expedited or sequencing.is_stable(project.view)
+        def project_trend(project: ProjectState, now: float) -> tuple[str, float]:
+            return _FOREVER if project.expedited else rank_trend(project.view, now)
+
+        def stage_trend(stage: StageState, now: float) -> tuple[str, float]:
+            return project_trend(stage.project, now)
 
         self.teams = [
             TeamState(
-                i, name, setup.capacity[i], setup.cost_rate[i], RankedQueue(stage_rank, stage_stable),
+                i, name, setup.capacity[i], setup.cost_rate[i], RankedQueue(stage_rank, stage_trend),
                 curve=switching_curve(setup.switching[i]) if setup.switching[i] is not None else None,
             )
             for i, name in enumerate(world.team_names)
         ]
-        self.funnel = RankedQueue(project_rank, project_stable)
+        self.funnel = RankedQueue(project_rank, project_trend)
         self.active: dict[ProjectState, None] = {}
         self.portfolio = PortfolioState(self.active, self.funnel, self.teams, world.team_names, setup.bottleneck)
         self._build_projects(rules.perfect_information)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from ..value import cost_of_delay
+from ..value import cost_of_delay, cost_of_delay_trend
 from ..world import ValueSpec
 
 # Project status codes (the order matches flowsim.record.STATUS_NAMES).
@@ -289,3 +289,9 @@ class ProjectView:
             self._project.ideal_estimate,
             self._horizon,
         )
+
+    def cod_trend(self, projected: float) -> tuple[str, float]:
+        """How ``cod_at`` moves as the projected delivery grows from ``projected``:
+        ``(trend, until)`` in projected-delivery time (flowsim.value.cost_of_delay_trend)."""
+        v = self._project.value
+        return cost_of_delay_trend(v.profile, v.life, v.lump, v.due, projected, self._horizon)

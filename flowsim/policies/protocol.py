@@ -7,9 +7,14 @@ and ``context`` a ``RuleContext``.  Rules see ``ProjectView`` and
 realised world.  Times are in the scenario's time unit, money in its currency.
 
 Sequencing: ``priority(project, now) -> float``, higher served first, ties by
-the FIFO key.  ``is_stable(project)`` may return True when the priority cannot
-change until one of the project's stages starts, finishes or is interrupted:
-the engine then caches it, which keeps long queues fast.
+the FIFO key.  Two optional speed-ups keep long queues fast; both promise
+something only while none of the project's stages starts, finishes or is
+interrupted (the engine asks again when one does).  ``is_stable(project)`` may
+return True when the priority cannot change at all.  ``rank_trend(project, now)``
+says more: ``("constant", until)``, ``("falling", until)`` (it never rises) or
+``("live", until)`` (anything), holding from ``now`` until the time ``until``,
+when the engine asks again.  By default it is ``("constant", inf)`` for a stable
+project and ``("live", inf)`` otherwise.
 
 Intake: ``decide(candidate, portfolio)`` returns ``ADMIT``, ``REJECT`` (or a
 tuple ``(REJECT, reason)``), ``HOLD`` (skip it, look at the next) or ``STOP``
@@ -29,6 +34,8 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
+
+from ..value import CONSTANT, LIVE
 
 ADMIT, REJECT, HOLD, STOP = "admit", "reject", "hold", "stop"
 
@@ -97,6 +104,11 @@ class SequencingRule:
 
     def is_stable(self, project) -> bool:
         return False
+
+    def rank_trend(self, project, now: float) -> tuple[str, float]:
+        """How ``priority(project, t)`` moves for ``t`` from ``now`` to the returned time:
+        ``"constant"``, ``"falling"`` (never rising) or ``"live"`` (time units)."""
+        return (CONSTANT, math.inf) if self.is_stable(project) else (LIVE, math.inf)
 
 
 class IntakeRule:

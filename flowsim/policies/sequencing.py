@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from ..value import CONSTANT, LIVE
 from .protocol import SequencingRule
 
 # A remaining critical path is never taken below this (time units), so that
@@ -18,6 +19,18 @@ _TINY = 1e-9
 
 def _standard(project) -> bool:
     return project.profile == "standard"
+
+
+def _cod_trend(project, now: float) -> tuple[str, float]:
+    """Trend of a rank that is the cost of delay at the projected delivery divided by a
+    positive amount of remaining work: both fixed while none of the project's stages
+    runs, so the rank moves as the CoD does while the projected delivery moves with
+    ``now`` (flowsim.value.cost_of_delay_trend)."""
+    if project.running_stages:
+        return LIVE, math.inf  # remaining work shrinks as it runs; re-filed when it stops
+    remaining = project.remaining_critical_path(now)
+    trend, until = project.cod_trend(now + remaining)
+    return trend, until - remaining
 
 
 def _due(project) -> float:
@@ -65,6 +78,10 @@ class Value(SequencingRule):
     def is_stable(self, project):
         return _standard(project)
 
+    def rank_trend(self, project, now):
+        # Standard: the rate, whatever runs.  Else the CoD moves with the projected delivery.
+        return (CONSTANT, math.inf) if _standard(project) else _cod_trend(project, now)
+
 
 class ShortestJob(SequencingRule):
     """Shortest estimated remaining critical path first."""
@@ -98,6 +115,9 @@ class Cd3(SequencingRule):
     def is_stable(self, project):
         return _standard(project) and project.running_stages == 0
 
+    def rank_trend(self, project, now):
+        return _cod_trend(project, now)
+
 
 class Cd3Bottleneck(SequencingRule):
     """Value per constrained hour: cost of delay / estimated remaining work on the planning
@@ -113,6 +133,9 @@ class Cd3Bottleneck(SequencingRule):
 
     def is_stable(self, project):
         return _standard(project) and project.running_stages == 0
+
+    def rank_trend(self, project, now):
+        return _cod_trend(project, now)
 
 
 class Wsjf(SequencingRule):

@@ -1,0 +1,158 @@
+"""Rank trends: the promises that let long queues skip re-ranking are kept.
+
+A rule may promise that a project's rank stays constant, or never rises, until a
+time (``rank_trend``); the queue then re-ranks only the entries at its top.  Two
+checks: the CoD trend against a fine grid of the closed form of the cost of
+delay, and whole simulations with the promises against the same simulations
+with every rank re-computed at every look-up (the plain, obviously right way):
+the event logs must be identical.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flowsim.engine.setup import build_rules, make_setup
+from flowsim.engine.simulation import Simulation
+from flowsim.scenario import scenario_from_dict
+from flowsim.value import CONSTANT, DEADLINE, DECAY, FALLING, LIVE, WINDOW, cost_of_delay, cost_of_delay_trend
+from flowsim.world import sample_world
+
+ROOT = Path(__file__).resolve().parents[1]
+H = 100.0
+
+
+def _cod(profile, p, *, rate, lump, life, closes, half_life, due, penalty, fine, reference):
+    return cost_of_delay(rate, lump, life, profile, closes, half_life, due, penalty, fine, p, reference, H)
+
+
+def _grid(p: float, until: float, marks: list[float]) -> np.ndarray:
+    """Points of [p, until): a fine even grid plus each breakpoint and its neighbours."""
+    end = min(until, H + 2.0)
+    points = list(np.linspace(p, end, 400, endpoint=False)) if end > p else [p]
+    for mark in marks:
+        for x in (mark - 1e-9, mark, mark + 1e-9):
+            if p <= x < until:
+                points.append(x)
+    return np.unique(points)
+
+
+values = st.floats(0.0, 1e4)
+times = st.floats(-5.0, H + 3.0)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    profile=st.sampled_from([WINDOW, DECAY, DEADLINE]),
+    rate=values,
+    lump=st.one_of(st.just(0.0), values),
+    life=st.one_of(st.just(math.inf), st.floats(0.2, 150.0)),
+    closes=times,
+    half_life=st.floats(0.5, 80.0),
+    due=st.one_of(times, st.integers(0, int(H)).map(float)),
+    penalty=st.floats(0.0, 1.0),
+    fine=values,
+    reference=times,
+    p=st.one_of(times, st.integers(-2, int(H) + 2).map(float)),
+)
+def test_cod_trend_holds_on_a_fine_grid(profile, rate, lump, life, closes, half_life, due, penalty, fine, reference, p):
+    params = dict(rate=rate, lump=lump, life=life, closes=closes, half_life=half_life, due=due,
+                  penalty=penalty, fine=fine, reference=reference)  # fmt: skip
+    trend, until = cost_of_delay_trend(profile, life, lump, due, p, H)
+    assert until > p
+    if trend == LIVE:
+        return
+    marks = [due - 1, due, H - 1, H, H - life - 1, H - life, closes]
+    grid = _grid(p, until, marks)
+    cod = np.array([_cod(profile, x, **params) for x in grid])
+    scale = 1e-9 * max(1.0, float(np.max(np.abs(cod))))
+    if trend == CONSTANT:
+        assert np.all(np.abs(cod - cod[0]) <= scale)
+    else:
+        assert trend == FALLING
+        rises = np.diff(cod)
+        assert np.all(rises <= scale), (grid[np.argmax(rises)], float(rises.max()))
+
+
+def test_standard_is_constant_and_window_falls_forever():
+    assert cost_of_delay_trend("standard", math.inf, 5.0, math.nan, 3.0, H) == (CONSTANT, math.inf)
+    assert cost_of_delay_trend("window", 10.0, 5.0, math.nan, 3.0, H) == (FALLING, math.inf)
+
+
+def test_deadline_trend_stops_where_the_fine_comes_into_view():
+    # One more unit of delay starts to cost the fine just after p = due - 1.
+    assert cost_of_delay_trend(DEADLINE, math.inf, 0.0, 20.0, 10.0, H) == (FALLING, 19.0)
+    assert cost_of_delay_trend(DEADLINE, math.inf, 0.0, 20.0, 19.0, H) == (LIVE, 20.0)
+    assert cost_of_delay_trend(DEADLINE, math.inf, 0.0, 20.0, 19.5, H) == (FALLING, math.inf)
+    # A lump starts to be lost by one more unit of delay at H - 1.
+    assert cost_of_delay_trend(DEADLINE, math.inf, 7.0, 20.0, 19.5, H) == (FALLING, H - 1)
+    # A finite stream: the CoD rises while the horizon starts to cut the delayed stream.
+    assert cost_of_delay_trend(DECAY, 30.0, 0.0, math.nan, 10.0, H) == (FALLING, H - 31)
+    assert cost_of_delay_trend(DECAY, 30.0, 0.0, math.nan, H - 30.5, H) == (LIVE, H - 30)
+
+
+# ------------------------------------------------------------- whole runs
+
+
+def _all_live(rules):
+    rules.sequencing.rank_trend = lambda project, now: (LIVE, math.inf)
+    return rules
+
+
+def _logs(scenario, policy: str, replication: int, live: bool):
+    setup = make_setup(scenario)
+    world = sample_world(scenario, scenario.seed, replication)
+    rules = build_rules(scenario, setup, policy, scenario.policies[policy], scenario.seed, replication)
+    simulation = Simulation(setup, world, _all_live(rules) if live else rules)
+    simulation.run()
+    return simulation.log, simulation.levels
+
+
+COD_POLICIES = {
+    "value": {"sequencing": "value"},
+    "cd3": {"sequencing": "cd3"},
+    "cd3b": {"sequencing": "cd3_bottleneck"},
+    "cd3-preempt": {"sequencing": "cd3", "preempt": True},
+    "wip-cd3": {"intake": {"rule": "wip_limit", "limit": 30}, "sequencing": "cd3"},
+}
+
+
+def _scenario(path: str, projects: int | None = None, **value_changes):
+    """A bundled scenario under the CoD-ranking policies; ``projects`` resizes the
+    scale benchmark (every value profile, queues in the hundreds)."""
+    data = yaml.safe_load((ROOT / path).read_text())
+    if projects is not None:
+        data["horizon"] = projects / sum(a["rate"] for a in data["arrivals"])
+    for template in data.get("templates", {}).values():
+        template["value"].update(value_changes)
+    data["policies"] = COD_POLICIES
+    return scenario_from_dict(data, source=path)
+
+
+CASES = {
+    "scale": lambda: _scenario("benchmarks/scale.yaml", 400),
+    # Finite lives and lumps bring the horizon's rises into play.
+    "scale-life-lump": lambda: _scenario("benchmarks/scale.yaml", 300, life=20, lump=5000),
+    # Crews, stage DAGs, in-flight work, dependencies, capacity changes.
+    "default": lambda: _scenario("scenarios/default.yaml"),
+    # Integer dates and efforts: ties and trends ending exactly at event times.
+    "deadlines": lambda: _scenario("scenarios/teaching/deadlines.yaml"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_promised_trends_give_the_same_run_as_ranking_everything_live(case):
+    scenario = CASES[case]()
+    for policy in COD_POLICIES:
+        for replication in range(2):
+            fast = _logs(scenario, policy, replication, live=False)
+            plain = _logs(scenario, policy, replication, live=True)
+            assert fast[0] == plain[0], (case, policy, replication)
+            assert fast[1] == plain[1]
