@@ -131,6 +131,19 @@ CASES = {
         lambda d: d["projects"][0]["stages"][1]["effort"].update(p90="six"),
         [f"{stage(0, 1)}.effort.p90 must be a number, got 'six'"],
     ),
+    # Strict types: a quoted number or a boolean is a mistake, not a number.
+    "quoted number": (
+        lambda d: d["teams"]["platform"].update(capacity="2"),
+        ["teams.platform.capacity must be a whole number, got '2'"],
+    ),
+    "boolean for a number": (
+        lambda d: d["teams"]["platform"].update(capacity=True),
+        ["teams.platform.capacity must be a whole number, got true"],
+    ),
+    "text for a boolean": (
+        lambda d: d["policies"]["push-fifo"].update(preempt="yes"),
+        ["policies.push-fifo.preempt must be true or false, got 'yes'"],
+    ),
     "effort neither number nor distribution": (
         lambda d: d["projects"][0]["stages"][2].update(effort="two"),
         [f"{stage(0, 2)}.effort must be a number or a distribution {{dist: NAME, ...}}, got 'two'"],

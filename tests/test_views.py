@@ -276,11 +276,10 @@ def test_project_and_stage_views_hide_realised_effort_and_value(spies):
 
 
 def test_portfolio_view_hides_the_realised_world(spies):
-    """ENGINE BUG (fails): ``PortfolioState`` (flowsim/engine/portfolio.py) keeps the whole
-    ``Simulation`` in its ``_sim`` slot, so ``portfolio._sim.world`` (the realised ``World``)
-    and ``portfolio._sim._remaining`` are one attribute away from every intake and
-    intervention rule (DESIGN section 7: "the engine hands them no reference to the
-    realised world")."""
+    """Walking every attribute of the portfolio views intake and intervention rules get
+    finds no realised ``World``, no realised effort and no ``Simulation`` (DESIGN section 7:
+    "the engine hands them no reference to the realised world").  Closures are walked in
+    ``test_policy_audit.test_no_realised_world_behind_the_portfolio_views_closures``."""
     run()
     assert {"intake portfolio", "intervention portfolio"} <= kinds_seen(spies)
     portfolio_findings = [f for f in spies.findings if "portfolio" in f.split(":")[0]]

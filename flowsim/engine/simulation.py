@@ -99,15 +99,18 @@ class Simulation(CapacityMixin):
         self._changed: list[TeamState] = []  # teams to dispatch at the next decision
 
         sequencing = rules.sequencing
-        self._priority = sequencing.priority
         self._constant_rank = bool(getattr(sequencing, "constant", False))
+        # The queues (which intake and intervention rules can see through the
+        # portfolio view) keep these closures: they must reach the rule and the
+        # project states only, never ``self`` and through it the realised world.
+        priority = sequencing.priority
 
         def project_rank(project: ProjectState, now: float) -> float:
             # A project's rank is asked for by each of its queued stages and at
             # every look-up within an instant: compute it once per (time, version).
             if project.rank_at == now and project.rank_version == project.version:
                 return project.rank
-            rank = _EXPEDITED if project.expedited else self._priority(project.view, now)
+            rank = _EXPEDITED if project.expedited else priority(project.view, now)
             project.rank, project.rank_at, project.rank_version = rank, now, project.version
             return rank
 

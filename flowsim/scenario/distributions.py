@@ -36,7 +36,7 @@ def _scipy_stats():
 
 
 class _Dist(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     def frozen(self):  # pragma: no cover - every subclass overrides
         raise NotImplementedError
@@ -201,7 +201,7 @@ class Exponential(_Dist):
     dist: Literal["exponential"]
     mean_: float = Field(alias="mean", gt=0, allow_inf_nan=False)
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
 
     def frozen(self):
         return _scipy_stats().expon(scale=self.mean_)

@@ -29,7 +29,8 @@ Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict types: YAML's `true` or "3" is not silently a number (ints still fill floats).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class RuleRef(Strict):
@@ -76,7 +77,10 @@ class Switching(Strict):
         if isinstance(data, str):
             return {"rule": data}
         if isinstance(data, list):
-            return {"rule": "table", "table": data}
+            data = {"rule": "table", "table": data}
+        if isinstance(data, dict) and isinstance(data.get("table"), list):
+            # YAML has no tuples: each [tasks, fraction] pair becomes one (validation is strict).
+            data = {**data, "table": [tuple(row) if isinstance(row, list) else row for row in data["table"]]}
         if not isinstance(data, (dict, Switching)):
             raise ValueError(
                 "one of none, weinberg, wheelwright_clark, flat, {rule: flat, loss: L} "
