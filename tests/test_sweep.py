@@ -99,7 +99,11 @@ def test_set_path_walks_mappings_lists_by_id_and_short_forms():
 
 
 def test_bad_values_and_keys_name_the_key():
-    with pytest.raises(FlowsimError, match=r"--set teams\.dev\.capacity=0 gives a scenario that is not valid"):
+    with pytest.raises(
+        FlowsimError,
+        match=r"^<dict>: teams\.dev\.capacity must be a whole number of at least 1, got 0 "
+        r"\(with --set teams\.dev\.capacity=0\)$",
+    ):
         sweep(WIP, ["teams.dev.capacity=1,0"], **FAST)
     with pytest.raises(FlowsimError, match=r"policies\.limited\.intake\.limt must be a known parameter"):
         sweep(WIP, ["policies.limited.intake.limt=1"], **FAST)

@@ -366,7 +366,7 @@ def test_cli_admit_stop_and_benefits(tmp_path):
     [
         (["capacity", "{s}", "--team", "nope"], "team (--team) must be one of idle, busy, spare, got 'nope'"),
         (["capacity", "{s}", "--team", "spare", "--delta", "-1"], "teams.spare.capacity must stay at least 1"),
-        (["admit", "{s}", "--project", "{tmp}/none.yaml"], "none.yaml must be an existing scenario file, got no such"),
+        (["admit", "{s}", "--project", "{tmp}/none.yaml"], "none.yaml must be an existing project file, got no such"),
         (["admit", "{s}", "--project", "w99"], "--project must be the id of a listed project"),
         (["stop", "{s}", "--policy", "fast"], "policy (--policy) must be one of baseline, got 'fast'"),
         (["benefits", "{tmp}/missing.yaml"], "missing.yaml must be an existing scenario file"),

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from ..errors import FlowsimError
 from ..format import money, span
 from ..scenario.distributions import mean_of
 from ..scenario.model import Project, Scenario
@@ -152,6 +153,11 @@ def benefits(
     ``value``, ``on_time``, ``realised``.
     """
     paired = prepare(scenario, policy=policy, replications=replications, seed=seed, workers=workers, progress=progress)
+    if not paired.scenario.projects:
+        raise FlowsimError(
+            f"{paired.source}: projects must list at least one project for whatif benefits (business cases "
+            "belong to listed projects; projects from arrival streams differ between worlds), got none"
+        )
     cases = business_cases(paired.scenario)
     frame = project_frame(paired.run(paired.scenario, "today's portfolio"))
     frame = frame[frame["template"].isna()].drop(columns="template")

@@ -67,14 +67,14 @@ def capacity(
             raise FlowsimError(f"{paired.source}: team (--team) must be one of {listing(known)}, got {team!r}")
         if team not in chosen:
             chosen.append(team)
-    notes: list[str] = []
+    problems: list[str] = []
     variants: list[tuple[str, Scenario]] = []
     for team in chosen:
         problem = _shift_problem(paired, team, delta)
         if problem is not None:
             if named:
                 raise FlowsimError(problem)
-            notes.append(f"{problem}: team {team} skipped")
+            problems.append(problem)
             continue
         data = paired.copy_data()
         spec = data["teams"][team]
@@ -83,9 +83,8 @@ def capacity(
             change["capacity"] = change["capacity"] + delta
         variants.append((team, paired.build(data, f"--delta {delta:+d} on team {team!r}")))
     if not variants:
-        raise FlowsimError(
-            f"{paired.source}: --delta {delta:+d} must leave some team a valid capacity; " + "; ".join(notes)
-        )
+        raise FlowsimError("\n".join(problems))  # one line per team, each naming its problem
+    notes = [f"{problem}: that team is skipped" for problem in problems]
     base = paired.run(paired.scenario, "today's capacity")
     base_value = base.replications.sort_values("replication")["value_delivered"].to_numpy(dtype=float)
     observed = base.teams.groupby("team", observed=True)[["utilisation", "mean_queue"]].mean()

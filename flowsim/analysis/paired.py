@@ -147,8 +147,8 @@ class Paired:
         try:
             return scenario_from_dict(data, source=self.source)
         except ScenarioError as error:
-            lines = "\n".join(f"  {p}" for p in error.problems)
-            raise FlowsimError(f"{change} gives a scenario that is not valid:\n{lines}") from None
+            # One line per problem, each saying which change caused it.
+            raise FlowsimError("\n".join(f"{problem} (with {change})" for problem in error.problems)) from None
 
     def run(self, scenario: Scenario, label: str) -> Results:
         """Simulate ``scenario`` under the chosen policy on the shared worlds."""

@@ -178,6 +178,12 @@ def _grid(settings) -> list[tuple[str, list[Any]]]:
     for key, values in grid:
         if not values:
             raise FlowsimError(f"--set {key} must have at least one value, got none")
+        if key == "seed":
+            # Every value must meet the same worlds; a sweep of seeds would compare worlds, not settings.
+            raise FlowsimError(
+                "--set KEY must be a scenario setting, not seed (every value runs on the same worlds; "
+                f"choose them with --seed), got seed={','.join(map(str, values))}"
+            )
     return grid
 
 
@@ -305,6 +311,8 @@ def _fmt(metric: str):
 def _sentence(table: pd.DataFrame, keys: list[str], metric: str, direction: int, policy: str, n: int) -> str:
     fmt = _fmt(metric)
     tail = f" (policy {policy}, {n} worlds)."
+    if np.isnan(table["mean"].to_numpy(dtype=float)).all():
+        return f"{metric} is undefined in every world at every setting (e.g. nothing delivered): no best" + tail
     if not direction:
         top = table.iloc[int(np.nanargmax(table["mean"].to_numpy(dtype=float)))]
         return (

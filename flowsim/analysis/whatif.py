@@ -269,7 +269,7 @@ def _project_body(paired: Paired, project) -> tuple[dict, str, str]:
             f"{paired.source}: --project must be the id of a listed project (known: {listing(known)}) "
             f"or a YAML file holding one project, got {project!r}"
         )
-    data, where = read_yaml(path)
+    data, where = read_yaml(path, kind="project")
     if isinstance(data, Mapping) and set(data) == {"projects"}:
         items = data["projects"]
         if isinstance(items, list) and len(items) == 1 and isinstance(items[0], Mapping):

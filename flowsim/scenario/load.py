@@ -59,12 +59,15 @@ def scenario_from_dict(data: Any, source: str = "<dict>") -> Scenario:
     return scenario
 
 
-def read_yaml(path_or_text: str | os.PathLike, *, source: str | None = None) -> tuple[Any, str]:
+def read_yaml(
+    path_or_text: str | os.PathLike, *, source: str | None = None, kind: str = "scenario"
+) -> tuple[Any, str]:
     """Parse a YAML file or text with the safe loader; return ``(data, source)``.
 
     A ``str`` with a line break is YAML text, any other ``str`` or a
     ``PathLike`` is a file path.  Raises ``ScenarioError`` for a missing,
-    unreadable or malformed file.
+    unreadable or malformed file; ``kind`` names what the file should be in
+    the message ("an existing project file").
     """
     if isinstance(path_or_text, str) and "\n" in path_or_text:
         source = source or "<text>"
@@ -72,7 +75,7 @@ def read_yaml(path_or_text: str | os.PathLike, *, source: str | None = None) -> 
     else:
         path = Path(path_or_text)
         source = source or str(path_or_text)
-        text = _read_text(path, source)
+        text = _read_text(path, source, kind)
     return _parse(text, source), source
 
 
@@ -81,16 +84,16 @@ def _whole(source: str, rule: str, found: str) -> Problem:
     return Problem(source, "", rule, Described(found))
 
 
-def _read_text(path: Path, source: str) -> str:
+def _read_text(path: Path, source: str, kind: str = "scenario") -> str:
     if path.is_dir():
-        raise ScenarioError([_whole(source, "a scenario file", "a directory")])
+        raise ScenarioError([_whole(source, f"a {kind} file", "a directory")])
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ScenarioError([_whole(source, "an existing scenario file", "no such file")]) from None
+        raise ScenarioError([_whole(source, f"an existing {kind} file", "no such file")]) from None
     except OSError as error:
         found = f"an unreadable file ({error.strerror or error})"
-        raise ScenarioError([_whole(source, "a readable scenario file", found)]) from None
+        raise ScenarioError([_whole(source, f"a readable {kind} file", found)]) from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:
