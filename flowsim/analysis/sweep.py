@@ -19,7 +19,6 @@ admit_all``) is expanded to ``{rule: admit_all}`` when a key under it is set.
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import math
 import os
@@ -341,30 +340,21 @@ def _sentence(table: pd.DataFrame, keys: list[str], metric: str, direction: int,
 
 
 def write_sweep(result: Sweep, out: str | os.PathLike) -> list[str]:
-    """Write ``sweep.csv`` and, when ``flowsim.plots.metric_vs_parameter`` exists, ``sweep.png``
-    into the folder ``out``; returns one line per file written or skipped."""
+    """Write ``sweep.csv``, ``sweep.png`` (the curve) and ``sweep.html`` (a self-contained
+    page with the answer, the curve and the table) into the folder ``out``; returns one
+    line per file written."""
+    from .. import plots  # matplotlib only when a figure is drawn
+
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     result.table.to_csv(folder / "sweep.csv", index=False)
-    lines = [f"wrote {folder / 'sweep.csv'}"]
-    try:
-        from .. import plots
-    except ImportError:
-        plots = None
-    plot = getattr(plots, "metric_vs_parameter", None)
-    if plot is None:
-        return [*lines, "plot skipped: flowsim.plots.metric_vs_parameter is not available in this version"]
     direction = DIRECTIONS.get(result.metric, 0)
     best = "max" if direction > 0 else "min" if direction < 0 else None
-    # ``best`` is an extra of the current plotting function; pass it only where it is accepted.
-    extra = {"best": best} if best is not None and "best" in inspect.signature(plot).parameters else {}
-    # Drawing goes through flowsim.plots: matplotlib is imported only there and in the report.
-    figure = plot(result.table, result.parameter, result.metric, **extra).figure
+    figure = plots.metric_vs_parameter(result.table, result.parameter, result.metric, best=best).figure
     figure.savefig(folder / "sweep.png", dpi=120)
     (folder / "sweep.html").write_text(_sweep_page(result, figure))
     plots.plt.close(figure)
-    lines.append(f"wrote {folder / 'sweep.html'}")
-    return [*lines, f"wrote {folder / 'sweep.png'}"]
+    return [f"wrote {folder / name}" for name in ("sweep.csv", "sweep.html", "sweep.png")]
 
 
 def _sweep_page(result: Sweep, figure) -> str:
