@@ -7,11 +7,13 @@ every rule it prints seconds per project per replication (engine run, then
 engine + output tables), the largest queue seen, and the growth ratio of the
 cost per project from the smallest to the largest size.  A rule whose queue
 operations are O(log n) keeps the ratio near 1 (goal: within 1.3x for fifo and
-cd3); a rule that re-ranks the whole queue at every decision grows with the
-queue.  World sampling is timed apart: every rule shares it.
+cd3); a rule that re-ranked the whole queue at every decision would grow with
+the queue (value, cd3 and least_slack did, 6-10x, before ranks could promise a
+trend: see flowsim/engine/queue.py).  World sampling is timed apart: every rule
+shares it, and garbage is collected before each timed run.
 
 ``--standard`` also runs a variant with every value profile set to standard, where
-value and cd3 ranks do not change with time (only fifo, cd3 and value stay stable).
+value and cd3 ranks do not change with time at all.
 
     .venv/bin/python benchmarks/scale.py [--replications 2] [--sizes 200,5000] [--standard]
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import os
 import time
 from pathlib import Path
@@ -62,6 +65,8 @@ def measure(data: dict, replications: int) -> dict[str, dict[str, float]]:
         projects += len(world.projects)
         for code, (name, policy) in enumerate(scenario.policies.items()):
             rules = build_rules(scenario, setup, name, policy, scenario.seed, replication)
+            # The previous run's garbage is collected here, not inside the next rule's timing.
+            gc.collect()
             started = time.perf_counter()
             record = Simulation(setup, world, rules).run()
             middle = time.perf_counter()

@@ -699,7 +699,8 @@ def test_least_slack_reorders_a_queue_as_work_progresses(recording):
     assert spans[("blk", "B")] == [(0.0, 5.0)]
     assert spans[("Y", "yb")] == [(5.0, 7.0)] and spans[("X", "xb")] == [(7.0, 8.0)]
     assert spans[("X", "xa")] == [(0.0, 6.0)]
-    score = {(now, pid): s for now, pid, s, *_ in cls.log}
+    # The score is -slack without the -now every project shares (the same order at any instant).
+    score = {(now, pid): s + now for now, pid, s, *_ in cls.log}
     assert score[(0.0, "X")] == approx(-6.0) and score[(0.0, "Y")] == approx(-7.0)
     assert score[(5.0, "X")] == approx(-6.0) and score[(5.0, "Y")] == approx(-2.0)
 

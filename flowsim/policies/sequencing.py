@@ -153,13 +153,22 @@ class Wsjf(SequencingRule):
 
 
 class LeastSlack(SequencingRule):
-    """Least slack first: due minus now minus estimated remaining critical path."""
+    """Least slack first: due minus now minus estimated remaining critical path.
+
+    At any instant every project's slack holds the same ``- now``, so the score
+    leaves it out: ``remaining - due`` orders the queue exactly as ``-slack``
+    does, and it changes only when the project's work does, so a queue of
+    thousands is ranked once rather than at every start.
+    """
 
     def priority(self, project, now):
         due = _due(project)
         if not math.isfinite(due):
             return -math.inf
-        return -(due - now - project.remaining_critical_path(now))
+        return project.remaining_critical_path(now) - due
+
+    def is_stable(self, project):
+        return project.running_stages == 0
 
 
 BUILTIN = {
