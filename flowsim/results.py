@@ -35,6 +35,9 @@ DIRECTIONS = {
 }
 
 
+_CYCLE_TIMES = ("cycle_time_mean", "cycle_time_p90")
+
+
 class Results:
     """The outcome of ``flowsim.run``: tidy tables and their summaries."""
 
@@ -113,8 +116,10 @@ class Results:
     # ------------------------------------------------------------- summaries
 
     def summary(self, level: float = 0.95) -> pd.DataFrame:
-        """Per policy and metric: mean, CI, P10/P50/P90 over replications; and the paired
-        difference from the baseline with its CI and the share of worlds where it did better."""
+        """Per policy and metric: mean, CI, P10/P50/P90 over replications (``n`` of them with
+        the metric defined); for the cycle times, ``delivered``: the mean number of projects
+        delivered per replication they are taken over; and the paired difference from the
+        baseline with its CI and the share of worlds where it did better."""
         rows = []
         by_policy = self._by_policy()
         base = by_policy[self.baseline]
@@ -132,9 +137,12 @@ class Results:
                 if direction and policy != self.baseline:
                     valid = diff[~np.isnan(diff)]
                     better = float(np.mean(direction * valid > 0)) if len(valid) else math.nan
+                # Cycle times beside the number delivered they are taken over (DESIGN section 9).
+                delivered = float(frame["delivered"].mean()) if metric in _CYCLE_TIMES else math.nan
                 rows.append({
                     "policy": policy, "metric": metric, "n": len(finite),
                     "mean": mean, "ci_low": low, "ci_high": high, "p10": p10, "p50": p50, "p90": p90,
+                    "delivered": delivered,
                     "diff": d_mean if policy != self.baseline else math.nan,
                     "diff_ci_low": d_low if policy != self.baseline else math.nan,
                     "diff_ci_high": d_high if policy != self.baseline else math.nan,

@@ -65,7 +65,7 @@ CHROMIUM = "/usr/bin/chromium"
 N = 30  # replications of the small portfolio: a fraction of a second
 runner = CliRunner()
 
-SUMMARY_COLUMNS = ["policy", "metric", "n", "mean", "ci_low", "ci_high", "p10", "p50", "p90",
+SUMMARY_COLUMNS = ["policy", "metric", "n", "mean", "ci_low", "ci_high", "p10", "p50", "p90", "delivered",
                    "diff", "diff_ci_low", "diff_ci_high", "better_share"]  # fmt: skip
 PROJECT_SUMMARY_COLUMNS = ["policy", "project", "p50_delivery", "p85_delivery", "p_delivered", "promised",
                            "p_on_promise", "value_delayed"]  # fmt: skip
@@ -151,6 +151,11 @@ def test_summary_csv_has_mean_ci_quantiles_and_paired_differences_for_every_metr
         got = (row.mean, row.ci_low, row.ci_high, row.p10, row.p50, row.p90)
         want = (values.mean(), low, high, *pd.Series(values).quantile([0.1, 0.5, 0.9]))
         assert got == pytest.approx(want, rel=1e-9, abs=1e-9), (row.policy, row.metric)
+        if row.metric in ("cycle_time_mean", "cycle_time_p90"):  # beside the number delivered
+            delivered = expected.loc[row.policy, "delivered"].to_numpy(dtype=float).mean()
+            assert row.delivered == pytest.approx(delivered, rel=1e-12)
+        else:
+            assert math.isnan(row.delivered)
         if row.policy == base:
             assert math.isnan(row.diff) and math.isnan(row.diff_ci_low) and math.isnan(row.better_share)
         else:
