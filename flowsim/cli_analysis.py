@@ -114,6 +114,47 @@ def _show(result, text: str, out: Path | None, name: str) -> None:
         typer.echo("wrote " + ", ".join(map(str, written)))
 
 
+# Per what-if: the ranked column drawn (a forest of means with 95% CIs), its rows, axis label, title, caption.
+_FIGURES = {
+    "whatif_capacity": (
+        "value_change", "team", lambda r: r.table,
+        "change in value delivered (95% CI)", "Value of the capacity change, per team",
+        "Each dot is the paired change in value delivered when that team gets the change, in the same worlds; "
+        "the bar is its 95% CI: green when the whole interval is a gain, grey when it straddles zero.",
+    ),
+    "whatif_stop": (
+        "net", "project", lambda r: r.table,
+        "net change in portfolio value if stopped now (95% CI)", "Stopping a project: what the portfolio gains",
+        "Top first: the project we would miss least. Net = what the freed capacity brings the others minus the "
+        "project's own lost value; right of zero, stopping it pays.",
+    ),
+    "whatif_admit": (
+        "cost", "project", lambda r: r.table[r.table["role"] != "initiative"],
+        "value delayed by the initiative (95% CI)", "What the initiative delays, per project",
+        "Each dot is the value another project loses, in the same worlds, when the initiative is admitted; "
+        "the bar is its 95% CI.",
+    ),
+}
+
+
+def _figure(result, name: str) -> str:
+    """The what-if's ranked answer as an embedded figure ('' for kinds without one)."""
+    spec = _FIGURES.get(name)
+    if spec is None or not len(result.table):
+        return ""
+    from . import plots
+    from .report import embed_figure
+
+    column, label, rows, xlabel, title, caption = spec
+    shown = rows(result)
+    if not len(shown):
+        return ""
+    ax = plots.ranked_effects(shown, column, label=label, xlabel=xlabel, title=title)
+    html = embed_figure(ax.figure, title, caption)
+    plots.plt.close(ax.figure)
+    return html
+
+
 def _page(result, name: str) -> str:
     """The answer and its tables as a self-contained page in the report's style."""
     from html import escape
@@ -126,15 +167,18 @@ def _page(result, name: str) -> str:
         f"Policy {settings['policy']}, {settings['replications']} paired worlds, seed {settings['seed']}; "
         f"money over the horizon ({settings['horizon']:g} {settings['time_unit']}s)."
     )
-    tables = [result.table.to_html(index=False, float_format=lambda x: f"{x:,.4g}", border=0)]
+    # Money (large numbers) as 10.6M, the rest (probabilities, times, utilisation) as plain numbers.
+    number = lambda x: money(x) if abs(x) >= 1e4 else f"{x:,.4g}"  # noqa: E731
+    tables = [_figure(result, name), result.table.to_html(index=False, float_format=number, border=0)]
     totals = getattr(result, "totals", None)
     if totals is not None and len(totals):
-        tables.append("<h2>Portfolio</h2>" + totals.to_html(index=False, float_format=lambda x: f"{x:,.4g}", border=0))
+        tables.append("<h2>Portfolio</h2>" + totals.to_html(index=False, float_format=number, border=0))
     notes = "".join(f"<li>{escape(note)}</li>" for note in result.notes)
+    rows = "team" if name == "whatif_capacity" else "project"
     return (
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
         f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1><p class='sub'>{escape(facts)}</p>"
-        f"<p><strong>{escape(result.answer)}</strong></p><h2>By {escape(name.split('_')[-1])}</h2>{''.join(tables)}"
+        f"<p><strong>{escape(result.answer)}</strong></p><h2>By {rows}</h2>{''.join(tables)}"
         f"{f'<ul>{notes}</ul>' if notes else ''}</body></html>\n"
     )
 

@@ -36,6 +36,7 @@ __all__ = [
     "money_formatter",
     "policy_colors",
     "policy_differences",
+    "ranked_effects",
     "team_load",
     "team_queue",
     "value_over_time",
@@ -455,4 +456,43 @@ def metric_vs_parameter(
     ax.set_title(f"{LABELS.get(metric, metric)} against {_text(parameter)}")
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
+    return ax
+
+
+def ranked_effects(
+    table: pd.DataFrame,
+    column: str,
+    ax: Axes | None = None,
+    *,
+    label: str = "project",
+    xlabel: str | None = None,
+    title: str | None = None,
+    top: int = 15,
+) -> Axes:
+    """Forest plot of a what-if answer: ``<column>_mean`` with its 95% CI
+    (``<column>_ci_low``, ``<column>_ci_high``) per row of ``table``, in the
+    table's order (the analyses rank their rows), the first ``top`` rows, first
+    at the top, labelled by ``label``.  Money on the axis; a zero line; green
+    where the whole CI is above zero, red where below, grey when it straddles it.
+    """
+    rows = table.head(top).reset_index(drop=True)
+    mean = rows[f"{column}_mean"].to_numpy(dtype=float)
+    low = rows[f"{column}_ci_low"].to_numpy(dtype=float)
+    high = rows[f"{column}_ci_high"].to_numpy(dtype=float)
+    ax = _axes(ax, figsize=(9, 0.42 * len(rows) + 1.6))
+    y = np.arange(len(rows))[::-1]
+    for pos, m, lo, hi in zip(y, mean, low, high, strict=True):
+        color = "#2e7d32" if lo > 0 else "#c62828" if hi < 0 else "0.45"
+        err = np.nan_to_num([[m - lo], [hi - m]])
+        ax.errorbar(m, pos, xerr=err, fmt="o", color=color, capsize=4, markersize=6)
+    ax.axvline(0, color="black", linewidth=1)
+    ax.set_yticks(y)
+    ax.set_yticklabels([_text(v) for v in rows[label]])
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.xaxis.set_major_formatter(money_formatter())
+    ax.set_xlabel(xlabel or f"{_text(column)} (95% CI)")
+    if title:
+        ax.set_title(title)
+    ax.margins(x=0.1)
+    ax.grid(axis="x", alpha=0.3)
     return ax

@@ -40,3 +40,6 @@ def test_whatif_page_carries_the_printed_answer(tmp_path):
     answer = next(line for line in result.output.splitlines() if "is the constraint" in line)
     assert answer.split(":")[0] in html  # "data is the constraint"
     assert "<table" in html and ">data</td>" in html and ">dev</td>" in html
+    # The ranked answer as a figure: one embedded PNG, titled, with how to read it.
+    assert html.count('<img src="data:image/png;base64,') == 1
+    assert 'alt="Value of the capacity change, per team"' in html and "<figcaption>Each dot is" in html

@@ -229,6 +229,22 @@ def test_policy_differences_is_a_forest_plot_with_one_interval_per_policy():
     np.testing.assert_allclose(segment[:, 0], [1e6, 3e6])
 
 
+def test_ranked_effects_draws_each_row_in_order_with_its_interval():
+    table = pd.DataFrame({
+        "team": ["data", "platform", "ux", "extra"],
+        "value_change_mean": [10e6, 0.5e6, -2e5, 1.0],
+        "value_change_ci_low": [8e6, -1e5, -3e5, 0.5],
+        "value_change_ci_high": [12e6, 1e6, -1e5, 1.5],
+    })  # fmt: skip
+    ax = plots.ranked_effects(table, "value_change", label="team", top=3, title="t")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["data", "platform", "ux"]  # table order, top 3
+    assert list(ax.get_yticks()) == [2, 1, 0]  # the first row at the top
+    colors = [c.lines[0].get_color() for c in ax.containers]
+    assert colors == ["#2e7d32", "0.45", "#c62828"]  # gain, straddles zero, loss
+    np.testing.assert_allclose(ax.containers[0].lines[2][0].get_segments()[0][:, 0], [8e6, 12e6])
+    assert ax.xaxis.get_major_formatter()(1.2e6, 0) == "1.2M" and ax.get_title() == "t"
+
+
 def test_policy_differences_knows_shorter_cycle_time_is_better():
     ax = plots.policy_differences(make_compare(), metric="cycle_time_mean", unit="day")
     colors = [c.lines[0].get_color() for c in ax.containers]
