@@ -22,7 +22,7 @@ import pytest
 import flowsim
 from flowsim.engine.setup import planning_bottleneck
 from flowsim.policies import unregister
-from flowsim.policies.protocol import Action, InterventionRule, SequencingRule
+from flowsim.policies.protocol import SequencingRule
 from flowsim.policies.sequencing import LeastSlack, Value
 from flowsim.scenario import scenario_from_dict
 from flowsim.value import DEADLINE, DECAY, WINDOW, cost_of_delay
@@ -528,27 +528,7 @@ def test_review_cancels_low_value_and_closed_windows_with_cascade():
 # =========================================================================== user actions
 
 
-class Scripted(InterventionRule):
-    """Test rule: returns ``Action(kind, project, reason)`` at given times."""
-
-    def decision_times(self, horizon):
-        return sorted({at for at, *_ in self.params.script})
-
-    def review(self, portfolio):
-        return [Action(kind, pid, reason) for at, kind, pid, reason in self.params.script if at == portfolio.now]
-
-
-@pytest.fixture
-def scripted():
-    from pydantic import BaseModel, ConfigDict
-
-    class ScriptParams(BaseModel):
-        model_config = ConfigDict(extra="forbid", frozen=True)
-        script: list[tuple[float, str, str, str]]
-
-    flowsim.register("intervention", "test_scripted", params=ScriptParams)(Scripted)
-    yield "test_scripted"
-    unregister("intervention", "test_scripted")
+# The scripted intervention rule (fixture ``scripted``) is in conftest.py.
 
 
 def test_pause_returns_to_the_funnel_keeping_progress(scripted):

@@ -25,14 +25,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from pydantic import BaseModel, ConfigDict
+from test_policies import events, job, rows, stage_spans
+from test_policy_theory import wip_sweep
 from typer.testing import CliRunner
 
 import flowsim
 from flowsim.cli import app
 from flowsim.engine.setup import planning_bottleneck
 from flowsim.policies import unregister
-from flowsim.policies.protocol import ADMIT, Action, IntakeRule, InterventionRule, SequencingRule
+from flowsim.policies.protocol import ADMIT, IntakeRule, SequencingRule
 from flowsim.scenario import scenario_from_dict
 from flowsim.world import ProjectWorld, World, sample_world
 
@@ -52,42 +53,11 @@ def run(data: dict, *, replications: int = 1, seed: int = 0) -> flowsim.Results:
     return flowsim.run(scenario(data), replications=replications, seed=seed, workers=1)
 
 
-def job(pid: str, effort: float, rate: float = 1.0, team: str = "T", **extra) -> dict:
-    """A one-stage project on ``team`` with a standard value stream of ``rate``."""
-    return {"id": pid, "value": {"rate": rate}, "stages": [{"team": team, "effort": effort}], **extra}
-
-
-def rows(results: flowsim.Results, policy: str, replication: int = 0) -> dict[str, dict]:
-    p = results.projects
-    p = p[(p.policy == policy) & (p.replication == replication)]
-    return {r["project"]: r for r in p.to_dict("records")}
-
-
 def column(results, policy: str, name: str) -> dict:
     return {pid: row[name] for pid, row in rows(results, policy).items()}
 
 
-def events(results: flowsim.Results, policy: str, event: str | None = None) -> pd.DataFrame:
-    e = results.events
-    e = e[e.policy == policy]
-    if event is not None:
-        e = e[e.event == event]
-    return e.reset_index(drop=True)
-
-
-def stage_spans(results: flowsim.Results, policy: str) -> dict[tuple[str, str], list]:
-    """(project, stage) -> [(start, end), ...]: the spans a stage held capacity."""
-    e = events(results, policy)
-    e = e[e.stage.notna()]
-    spans: dict[tuple[str, str], list] = {}
-    open_: dict[tuple[str, str], float] = {}
-    for r in e.itertuples():
-        key = (r.project, r.stage)
-        if r.event == "started":
-            open_[key] = r.time
-        elif r.event in ("finished", "paused") and key in open_:
-            spans.setdefault(key, []).append((open_.pop(key), r.time))
-    return spans
+# events and stage_spans: test_policies' readers of the event log.
 
 
 def team_row(results, policy: str, team: str = "T") -> dict:
@@ -95,26 +65,7 @@ def team_row(results, policy: str, team: str = "T") -> dict:
     return t[(t.policy == policy) & (t.team == team)].iloc[0].to_dict()
 
 
-class ScriptParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    script: list[tuple[float, str, str, str]]
-
-
-class Scripted(InterventionRule):
-    """Test rule: returns ``Action(kind, project, reason)`` at the scripted times."""
-
-    def decision_times(self, horizon):
-        return sorted({at for at, *_ in self.params.script})
-
-    def review(self, portfolio):
-        return [Action(kind, pid, why) for at, kind, pid, why in self.params.script if at == portfolio.now]
-
-
-@pytest.fixture
-def scripted():
-    flowsim.register("intervention", "test_audit_scripted", params=ScriptParams, replace=True)(Scripted)
-    yield "test_audit_scripted"
-    unregister("intervention", "test_audit_scripted")
+# The scripted intervention rule (fixture ``scripted``) is in conftest.py.
 
 
 # =========================================================================== multitasking (DESIGN 3)
@@ -678,28 +629,8 @@ def test_kleinrock_conservation_for_sjf_least_slack_wsjf_and_cd3_bottleneck():
 
 
 def wip_sweep_table(switching: str, limits, replications: int, seed: int) -> pd.DataFrame:
-    """The push portfolio of test_policy_theory.wip_sweep (shared dev team of 2 units, then a
-    single tester; 8 listed projects and requests at 0.15 per week), with a given switching."""
-    triangular = {"dist": "triangular", "low": 3, "mode": 5, "high": 10}
-    data = {
-        "horizon": 104,
-        "teams": {"dev": {"capacity": 2, "focus": "shared", "switching": switching}, "test": {"capacity": 1}},
-        "projects": [
-            {"id": f"p{i}", "value": {"rate": rate},
-             "stages": [{"team": "dev", "effort": {"dist": "triangular", "low": dev - 2, "mode": dev, "high": dev + 4}},
-                        {"team": "test", "effort": 1}]}
-            for i, (dev, rate) in enumerate([(6, 6000), (3, 4000), (8, 8000), (7, 12000), (4, 3000), (3, 1500),
-                                             (5, 5000), (8, 7000)])
-        ],
-        "templates": {"request": {"value": {"rate": {"dist": "uniform", "low": 1000, "high": 10000}},
-                                  "stages": [{"team": "dev", "effort": triangular},
-                                             {"team": "test", "effort": {"dist": "pert", "low": 0.5, "mode": 1,
-                                                                         "high": 2}}]}},
-        "arrivals": [{"template": "request", "rate": 0.15}],
-        "policies": {f"wip{k}": {"intake": {"rule": "wip_limit", "limit": k}, "sequencing": "cd3"} for k in limits},
-    }  # fmt: skip
-    reps = run(data, seed=seed, replications=replications).replications
-    return reps.pivot(index="replication", columns="policy", values="value_delivered")[[f"wip{k}" for k in limits]]
+    """The push portfolio of test_policy_theory.wip_sweep with a given switching."""
+    return wip_sweep(limits, replications, seed, switching)
 
 
 def test_wip_sweep_fall_is_caused_by_weinberg_switching():

@@ -341,14 +341,14 @@ def test_teaching_bottleneck_values_rederived():
 # =========================================================================== WIP sweep (Weinberg)
 
 
-def wip_sweep(limits, replications: int, seed: int) -> pd.DataFrame:
+def wip_sweep(limits, replications: int, seed: int, switching: str = "weinberg") -> pd.DataFrame:
     """value_delivered per replication (rows) and WIP limit (columns) on a push portfolio: a
-    shared dev team (2 units, Weinberg switching) then a single tester, 8 projects at 0 and
+    shared dev team (2 units, Weinberg switching unless told) then a single tester, 8 projects at 0 and
     new requests at 0.15 per week; every policy sequences by cd3."""
     triangular = {"dist": "triangular", "low": 3, "mode": 5, "high": 10}
     data = {
         "horizon": 104,
-        "teams": {"dev": {"capacity": 2, "focus": "shared", "switching": "weinberg"}, "test": {"capacity": 1}},
+        "teams": {"dev": {"capacity": 2, "focus": "shared", "switching": switching}, "test": {"capacity": 1}},
         "projects": [
             {"id": f"p{i}", "value": {"rate": rate},
              "stages": [{"team": "dev", "effort": {"dist": "triangular", "low": dev - 2, "mode": dev, "high": dev + 4}},

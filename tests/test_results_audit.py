@@ -44,6 +44,7 @@ import pytest
 import yaml
 from matplotlib.axes import Axes
 from scipy import stats
+from test_whatif import LOADED
 from typer.testing import CliRunner
 
 import flowsim
@@ -549,18 +550,7 @@ def test_stopping_frees_exactly_the_remaining_effort_given_in_the_scenario():
     assert row["net_mean"] == pytest.approx(900 - 9700, rel=1e-9)
 
 
-LOADED = {
-    "name": "one constraint",
-    "horizon": 40,
-    "seed": 2,
-    "teams": {"idle": {"capacity": 2}, "busy": {"capacity": 1}, "spare": {"capacity": 1}},
-    "projects": [
-        {"id": f"w{i}", "value": {"rate": 1000},
-         "stages": [{"team": "busy", "effort": {"dist": "uniform", "low": 3, "high": 5}},
-                    {"team": "idle", "effort": 1}]}
-        for i in range(10)
-    ] + [{"id": "tiny", "value": {"rate": 100}, "stages": [{"team": "spare", "effort": 1}]}],
-}  # fmt: skip
+# LOADED: test_whatif's scenario where one team (busy) has all the load.
 
 
 def test_one_more_unit_on_the_loaded_team_beats_every_other_team_by_4_standard_errors():
