@@ -78,17 +78,18 @@ class Results:
             self._frames[name] = table.to_pandas()
         return self._frames[name]
 
-    def _pruned(self, name: str, columns: list[str], rows: pc.Expression) -> pd.DataFrame:
-        """Only ``columns`` of the ``rows`` of a table: from the loaded frame when there is
-        one, else straight from Arrow or the run folder without building the whole frame."""
-        if name in self._frames:
-            table = pa.Table.from_pandas(self._frames[name], preserve_index=False)
-        else:
-            table = self._tables.get(name)
+    def _listed_projects(self, columns: list[str]) -> pd.DataFrame:
+        """``columns`` of the listed projects' rows (no template): from the loaded frame when
+        there is one, else straight from Arrow or the run folder, never the whole table."""
+        frame = self._frames.get("projects")
+        if frame is not None:
+            return frame.loc[frame["template"].isna(), columns].reset_index(drop=True)
+        listed = pc.field("template").is_null()
+        table = self._tables.get("projects")
         if table is None:
-            table = RunStore(self.root).read_table(name, self.manifest["completed_chunks"], columns, rows)
+            table = RunStore(self.root).read_table("projects", self.manifest["completed_chunks"], columns, listed)
         else:
-            table = table.filter(rows).select(columns)
+            table = table.filter(listed).select(columns)
         return table.to_pandas()
 
     projects = property(lambda self: self._frame("projects"))
@@ -172,8 +173,7 @@ class Results:
         ``promised``, mean value delayed.  Projects from arrival streams differ between
         replications and are left out."""
         # Only the listed projects' few columns: at 10,000 replications the whole table is gigabytes.
-        columns = ["policy", "project", "delivered", "value_delayed"]
-        listed = self._pruned("projects", columns, pc.field("template").is_null())
+        listed = self._listed_projects(["policy", "project", "delivered", "value_delayed"])
         promised = self._promised()
         rows = []
         for (policy, project), group in listed.groupby(["policy", "project"], observed=True, sort=False):

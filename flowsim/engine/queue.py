@@ -132,14 +132,14 @@ class RankedQueue:
         if not self._live:
             return best_item
         rank = self._rank
-        due = None
+        due = []
         for item, (key, until) in self._live.items():
             negated = -rank(item, now)
             if best_item is None or negated < best_rank or (negated == best_rank and key < best_key):
                 best_rank, best_key, best_item = negated, key, item
             if until <= now:
-                due = [item] if due is None else [*due, item]
-        for item in due or ():  # the rule promised a trend from now on: ask it
+                due.append(item)
+        for item in due:  # the rule's "live" spell is over: ask it again
             self.push(item, self._live.pop(item)[0], now)
         return best_item
 
