@@ -87,7 +87,9 @@ class Results:
         listed = pc.field("template").is_null()
         table = self._tables.get("projects")
         if table is None:
-            table = RunStore(self.root).read_table("projects", self.manifest["completed_chunks"], columns, listed)
+            chunks = self.manifest["completed_chunks"]
+            # Project ids dictionary-encoded: 10,000 replications repeat each id 10,000 times.
+            table = RunStore(self.root).read_table("projects", chunks, columns, listed, dictionary=["project"])
         else:
             table = table.filter(listed).select(columns)
         return table.to_pandas()

@@ -88,10 +88,13 @@ class RunStore:
         chunks: list[str] | None = None,
         columns: list[str] | None = None,
         rows: pc.Expression | None = None,
+        dictionary: list[str] | None = None,
     ) -> pa.Table:
         """The completed ``chunks`` of ``table`` (all by default), optionally only some
         ``columns`` and the ``rows`` matching an Arrow expression: read chunk by chunk,
-        so a pruned read of a large run never holds the whole table."""
+        so a pruned read of a large run never holds the whole table.  ``dictionary``
+        columns are read dictionary-encoded (categoricals in pandas: repeated text
+        held once)."""
         folder = self.root / f"{table}.parquet"
         names = sorted(p.stem for p in folder.glob("part-*.parquet"))
         if chunks is not None:
@@ -99,6 +102,8 @@ class RunStore:
             names = [n for n in names if n in wanted]
         if not names:
             return pa.table({})
-        return pa.concat_tables(
-            [pq.read_table(folder / f"{n}.parquet", columns=columns, filters=rows) for n in names]
-        )
+        parts = [
+            pq.read_table(folder / f"{n}.parquet", columns=columns, filters=rows, read_dictionary=dictionary)
+            for n in names
+        ]
+        return pa.concat_tables(parts)
