@@ -481,7 +481,8 @@ def test_every_report_figure_decodes_in_headless_chromium(small_run, tmp_path):
 def test_make_run_ends_by_writing_the_report_and_printing_its_path(tmp_path):
     if shutil.which("make") is None:
         pytest.skip("make not installed")
-    keep = ["-o", ".venv/.installed", "-o", ".venv/bin/activate"]  # never reinstall the venv from a test
+    # Never reinstall the venv from a test; no "Entering directory" lines when the suite runs under make.
+    keep = ["--no-print-directory", "-o", ".venv/.installed", "-o", ".venv/bin/activate"]
     dry = subprocess.run(["make", "-n", *keep, "run"], cwd=ROOT, capture_output=True, text=True, check=True)
     assert ".venv/bin/flowsim run scenarios/default.yaml --out results/default --report" in dry.stdout
     out = tmp_path / "made"
