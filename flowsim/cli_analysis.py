@@ -159,7 +159,7 @@ def _page(result, name: str) -> str:
     """The answer and its tables as a self-contained page in the report's style."""
     from html import escape
 
-    from .report import CSS
+    from .report import CSS, SECTION_END, SECTION_START, table_number
 
     settings = result.settings
     title = f"flowsim {name.replace('_', ' ')}: {settings['scenario']}"
@@ -167,19 +167,17 @@ def _page(result, name: str) -> str:
         f"Policy {settings['policy']}, {settings['replications']} paired worlds, seed {settings['seed']}; "
         f"money over the horizon ({settings['horizon']:g} {settings['time_unit']}s)."
     )
-    # Money (large numbers) as 10.6M, the rest (probabilities, times, utilisation) as plain numbers.
-    number = lambda x: money(x) if abs(x) >= 1e4 else f"{x:,.4g}"  # noqa: E731
-    tables = [_figure(result, name), result.table.to_html(index=False, float_format=number, border=0)]
+    tables = [_figure(result, name), result.table.to_html(index=False, float_format=table_number, border=0)]
     totals = getattr(result, "totals", None)
     if totals is not None and len(totals):
-        tables.append("<h2>Portfolio</h2>" + totals.to_html(index=False, float_format=number, border=0))
+        tables.append("<h3>Portfolio</h3>" + totals.to_html(index=False, float_format=table_number, border=0))
     notes = "".join(f"<li>{escape(note)}</li>" for note in result.notes)
     rows = "team" if name == "whatif_capacity" else "project"
     return (
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
-        f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1><p class='sub'>{escape(facts)}</p>"
-        f"<p><strong>{escape(result.answer)}</strong></p><h2>By {rows}</h2>{''.join(tables)}"
-        f"{f'<ul>{notes}</ul>' if notes else ''}</body></html>\n"
+        f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1>{SECTION_START}<p class='sub'>{escape(facts)}</p>"
+        f"<p><strong>{escape(result.answer)}</strong></p><h3>By {rows}</h3>{''.join(tables)}"
+        f"{f'<ul>{notes}</ul>' if notes else ''}{SECTION_END}</body></html>\n"
     )
 
 

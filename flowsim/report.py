@@ -106,13 +106,47 @@ SUMMARY_METRICS = [
 ]
 
 
+# The part of a what-if or sweep page that the run's report embeds as a section.
+SECTION_START, SECTION_END = "<!-- flowsim:section -->", "<!-- /flowsim:section -->"
+_ANALYSIS_TITLES = {
+    "whatif_admit": "What if we admit it?",
+    "whatif_stop": "Which project would we miss least?",
+    "whatif_capacity": "Where are we constrained, and what is relaxing it worth?",
+    "whatif_benefits": "Are the promised benefits on track?",
+    "sweep": "Sweep",
+}
+
+
+def table_number(x: float) -> str:
+    """A number in an HTML table: money-sized ones as money (10.6M), others plain (0.95, 12.5)."""
+    return money(x) if abs(x) >= 1e4 else f"{x:,.4g}"
+
+
+def analysis_sections(run_dir) -> list[tuple[str, str]]:
+    """``(title, html)`` of each what-if or sweep page that ``--out`` wrote into ``run_dir``
+    (``whatif_<question>.html``, ``sweep.html``), in the order of the questions."""
+    run_dir = Path(run_dir)
+    sections = []
+    for name, heading in _ANALYSIS_TITLES.items():
+        path = run_dir / f"{name}.html"
+        if not path.is_file():
+            continue
+        page = path.read_text(encoding="utf-8")
+        start, end = page.find(SECTION_START), page.find(SECTION_END)
+        if start >= 0 and end > start:  # a page of this version: its marked body
+            sections.append((heading, page[start + len(SECTION_START) : end]))
+    return sections
+
+
 def write_report(run_dir, *, title: str | None = None, extra_sections: list[tuple[str, str]] | None = None) -> Path:
     """Write ``run_dir/report.html`` from a run folder and return its path.
 
     ``title`` defaults to "flowsim report: <scenario name>".  ``extra_sections``
-    appends ``(title, html)`` sections (sweeps, what-ifs): the title is
-    escaped, the HTML is inserted as given (escape any scenario text in it;
-    ``embed_figure`` turns a figure into HTML).  The file is replaced atomically.
+    appends ``(title, html)`` sections: the title is escaped, the HTML is
+    inserted as given (escape any scenario text in it; ``embed_figure`` turns a
+    figure into HTML).  What-if and sweep pages written into the folder with
+    ``--out`` follow as sections of their own (``analysis_sections``).  The
+    file is replaced atomically.
     """
     from .results import Results
 
@@ -130,7 +164,7 @@ def write_report(run_dir, *, title: str | None = None, extra_sections: list[tupl
         ]
     else:
         sections = [("summary", "Summary", "<p class='alert'>No replication completed: nothing to report.</p>")]
-    for i, (name, html) in enumerate(extra_sections or []):
+    for i, (name, html) in enumerate([*(extra_sections or []), *analysis_sections(run_dir)]):
         sections.append((f"extra-{i}", name, html))
     nav = " ".join(f'<a href="#{key}">{escape(name)}</a>' for key, name, _ in sections)
     parts.append(f"<nav>{nav}</nav>")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import escape
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -43,3 +44,27 @@ def test_whatif_page_carries_the_printed_answer(tmp_path):
     # The ranked answer as a figure: one embedded PNG, titled, with how to read it.
     assert html.count('<img src="data:image/png;base64,') == 1
     assert 'alt="Value of the capacity change, per team"' in html and "<figcaption>Each dot is" in html
+
+
+def test_run_report_embeds_the_analyses_written_into_its_folder(tmp_path):
+    scenario = str(SCENARIOS / "wip_limits.yaml")
+    invoke = CliRunner().invoke
+    assert invoke(app, ["run", scenario, "-n", "2", "-w", "1", "-q", "--out", str(tmp_path)]).exit_code == 0
+    capacity = invoke(app, ["whatif", "capacity", scenario, "-n", "2", "-w", "1", "-q", "--out", str(tmp_path)])
+    swept = invoke(app, ["sweep", scenario, "--set", "policies.wip2-cd3.intake.limit=1,2", "-n", "2", "-w", "1",
+                         "-q", "--out", str(tmp_path)])  # fmt: skip
+    assert capacity.exit_code == 0 and swept.exit_code == 0
+    report = invoke(app, ["report", str(tmp_path)])
+    assert report.exit_code == 0, report.output
+    html = (tmp_path / "report.html").read_text()
+    _no_network(html)
+    sections = re.findall(r'<section id="(extra-\d+)"><h2>([^<]+)</h2>', html)
+    assert [title for _, title in sections] == ["Where are we constrained, and what is relaxing it worth?", "Sweep"]
+    answer = next(line for line in capacity.output.splitlines() if "is the constraint" in line)
+    assert escape(answer, quote=False) in html
+    # The run's five figures, then the capacity forest plot and the sweep's curve, in that order.
+    assert html.count('<img src="data:image/png;base64,') == 7
+    assert html.index('<section id="figures">') < html.index('<section id="extra-0">') < html.index(
+        '<section id="extra-1">'
+    )
+    assert not re.search(r"<td>-?[\d.]+e[+-]\d+</td>", html)  # money as money in the embedded tables
