@@ -28,6 +28,8 @@ def _cod_trend(project, now: float) -> tuple[str, float]:
     ``now`` (flowsim.value.cost_of_delay_trend)."""
     if project.running_stages:
         return LIVE, math.inf  # remaining work shrinks as it runs; re-filed when it stops
+    if _standard(project):
+        return CONSTANT, math.inf  # the CoD is the rate (the common case: no need to ask the value model)
     remaining = project.remaining_critical_path(now)
     trend, until = project.cod_trend(now + remaining)
     return trend, until - remaining
