@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -572,6 +573,19 @@ def test_ids_written_as_numbers_are_text():
     scenario = scenario_from_dict(data)
     assert scenario.projects[0].id == "42"
     assert scenario.projects[1].depends_on == ["42"]
+
+
+def test_numpy_scalars_from_a_notebook_are_plain_numbers():
+    # Validation is strict ("2" and true are not numbers), but numpy's numbers are numbers.
+    data = copy.deepcopy(BASE)
+    data["teams"]["platform"]["capacity"] = np.int64(4)
+    data["horizon"] = np.float64(data["horizon"])
+    scenario = scenario_from_dict(data)
+    assert scenario.teams["platform"].capacity == 4 and type(scenario.teams["platform"].capacity) is int
+    assert scenario.horizon == float(BASE["horizon"])
+    data["teams"]["platform"]["capacity"] = np.float64(2.5)
+    with pytest.raises(ScenarioError, match=r"teams\.platform\.capacity must be a whole number, got 2\.5"):
+        scenario_from_dict(data)
 
 
 def test_defaults_when_no_policies_given():

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from pydantic import ValidationError
 
@@ -48,6 +49,7 @@ def scenario_from_dict(data: Any, source: str = "<dict>") -> Scenario:
     if not isinstance(data, Mapping):
         kind = {list: "a list", str: "a single text value"}.get(type(data), f"a single {type(data).__name__}")
         raise ScenarioError([_whole(source, "a mapping of scenario keys (horizon, teams, ...)", kind)])
+    data = _plain(data)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as error:
@@ -77,6 +79,19 @@ def read_yaml(
         source = source or str(path_or_text)
         text = _read_text(path, source, kind)
     return _parse(text, source), source
+
+
+def _plain(data: Any) -> Any:
+    """``data`` with numpy scalars as the Python numbers they hold: validation is strict
+    (``"3"`` or ``true`` is not a number) but a mapping built in a notebook from numpy
+    values (``capacity: np.int64(3)``) means plain numbers."""
+    if isinstance(data, Mapping):
+        return {key: _plain(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return type(data)(_plain(value) for value in data)
+    if isinstance(data, np.generic):
+        return data.item()
+    return data
 
 
 def _whole(source: str, rule: str, found: str) -> Problem:
