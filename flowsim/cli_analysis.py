@@ -140,7 +140,7 @@ _FIGURES = {
 def _figure(result, name: str) -> str:
     """The what-if's ranked answer as an embedded figure ('' for kinds without one)."""
     spec = _FIGURES.get(name)
-    if spec is None or not len(result.table):
+    if spec is None:
         return ""
     from . import plots
     from .report import embed_figure
@@ -159,7 +159,7 @@ def _page(result, name: str) -> str:
     """The answer and its tables as a self-contained page in the report's style."""
     from html import escape
 
-    from .report import CSS, SECTION_END, SECTION_START, table_number
+    from .report import analysis_page, table_number
 
     settings = result.settings
     title = f"flowsim {name.replace('_', ' ')}: {settings['scenario']}"
@@ -173,11 +173,10 @@ def _page(result, name: str) -> str:
         tables.append("<h3>Portfolio</h3>" + totals.to_html(index=False, float_format=table_number, border=0))
     notes = "".join(f"<li>{escape(note)}</li>" for note in result.notes)
     rows = "team" if name == "whatif_capacity" else "project"
-    return (
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
-        f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1>{SECTION_START}<p class='sub'>{escape(facts)}</p>"
-        f"<p><strong>{escape(result.answer)}</strong></p><h3>By {rows}</h3>{''.join(tables)}"
-        f"{f'<ul>{notes}</ul>' if notes else ''}{SECTION_END}</body></html>\n"
+    return analysis_page(
+        title,
+        f"<p class='sub'>{escape(facts)}</p><p><strong>{escape(result.answer)}</strong></p>"
+        f"<h3>By {rows}</h3>{''.join(tables)}{f'<ul>{notes}</ul>' if notes else ''}",
     )
 
 

@@ -122,6 +122,16 @@ def table_number(x: float) -> str:
     return money(x) if abs(x) >= 1e4 else f"{x:,.4g}"
 
 
+def analysis_page(title: str, body: str) -> str:
+    """A what-if or sweep page: self-contained, in the report's style, its ``body`` (HTML,
+    escaped by the caller) marked as the section a run's report embeds."""
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1>{SECTION_START}{body}{SECTION_END}"
+        "</body></html>\n"
+    )
+
+
 def analysis_sections(run_dir) -> list[tuple[str, str]]:
     """``(title, html)`` of each what-if or sweep page that ``--out`` wrote into ``run_dir``
     (``whatif_<question>.html``, ``sweep.html``), in the order of the questions."""

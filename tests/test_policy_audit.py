@@ -16,9 +16,6 @@ this checkout, and turn into an XPASS failure (remove the marker) once the bug i
 from __future__ import annotations
 
 import math
-import types
-import warnings
-from collections.abc import Iterator
 from typing import ClassVar
 
 import numpy as np
@@ -27,6 +24,7 @@ import pytest
 import yaml
 from test_policies import events, job, rows, stage_spans
 from test_policy_theory import wip_sweep
+from test_views import reachable
 from typer.testing import CliRunner
 
 import flowsim
@@ -414,45 +412,6 @@ def test_views_carry_the_estimation_error_of_the_world():
     assert EstimateSpy.seen[("est", "q")][::2] == (12.0, (5.0,))
 
 
-def _reachable(root) -> Iterator[tuple[str, object]]:
-    """Everything reachable from ``root`` through attributes, slots, container items, and also
-    through functions' closure cells and defaults and bound methods' ``__self__`` (the walk of
-    test_views.py stops at functions)."""
-    seen: set[int] = set()
-    stack: list[tuple[str, object]] = [("view", root)]
-    atoms = (str, bytes, int, float, complex, bool, type(None))
-    while stack:
-        path, obj = stack.pop()
-        if id(obj) in seen or isinstance(obj, (types.ModuleType, type)):
-            continue
-        seen.add(id(obj))
-        yield path, obj
-        if isinstance(obj, atoms):
-            continue
-        if isinstance(obj, dict):
-            stack += [(f"{path}[{k!r}]", v) for k, v in obj.items()] + [(f"{path}<key>", k) for k in obj]
-        elif isinstance(obj, (list, tuple, set, frozenset)):
-            stack += [(f"{path}[{i}]", v) for i, v in enumerate(obj)]
-        elif isinstance(obj, types.FunctionType):
-            for i, cell in enumerate(obj.__closure__ or ()):
-                stack.append((f"{path}.__closure__[{i}]", cell.cell_contents))
-            stack += [(f"{path}.__defaults__", obj.__defaults__), (f"{path}.__kwdefaults__", obj.__kwdefaults__)]
-        elif isinstance(obj, types.MethodType):
-            stack += [(f"{path}.__self__", obj.__self__), (f"{path}.__func__", obj.__func__)]
-        elif (type(obj).__module__ or "").startswith("flowsim"):
-            names = set(dir(obj))
-            for klass in type(obj).__mro__:
-                slots = klass.__dict__.get("__slots__", ())
-                names.update((slots,) if isinstance(slots, str) else slots)
-            for name in sorted(n for n in names if not (n.startswith("__") and n.endswith("__"))):
-                try:
-                    with warnings.catch_warnings():  # pydantic's deprecated instance attributes
-                        warnings.simplefilter("ignore")
-                        stack.append((f"{path}.{name}", getattr(obj, name)))
-                except AttributeError:
-                    continue
-
-
 class PortfolioSpy(IntakeRule):
     portfolios: ClassVar[list] = []
 
@@ -478,7 +437,7 @@ def test_no_realised_world_behind_the_portfolio_views_closures():
     assert PortfolioSpy.portfolios
     leaks = [
         path
-        for path, obj in _reachable(PortfolioSpy.portfolios[0])
+        for path, obj in reachable(PortfolioSpy.portfolios[0], closures=True)
         if isinstance(obj, (World, ProjectWorld)) or path.endswith("._remaining")
     ]
     assert leaks == [], leaks[:5]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import types
+import warnings
 from collections.abc import Iterator
 from typing import ClassVar
 
@@ -82,9 +83,11 @@ def _attribute_names(obj) -> set[str]:
     return {n for n in names if not (n.startswith("__") and n.endswith("__"))}
 
 
-def reachable(root, name: str = "view") -> Iterator[tuple[str, object]]:
+def reachable(root, name: str = "view", *, closures: bool = False) -> Iterator[tuple[str, object]]:
     """(path, object) for everything reachable from ``root``: attributes, slots, properties
-    and container items; objects are followed only if their class is defined in flowsim."""
+    and container items; objects are followed only if their class is defined in flowsim.
+    With ``closures``, also through functions' closure cells and defaults and bound
+    methods' ``__self__`` (what a rule could reach by introspection)."""
     seen: set[int] = set()
     stack: list[tuple[str, object]] = [(name, root)]
     while stack:
@@ -101,14 +104,22 @@ def reachable(root, name: str = "view") -> Iterator[tuple[str, object]]:
                 stack.append((f"{path}[{k!r}]", v))
         elif isinstance(obj, (list, tuple, set, frozenset)):
             stack.extend((f"{path}[{i}]", v) for i, v in enumerate(obj))
+        elif closures and isinstance(obj, types.FunctionType):
+            stack.extend((f"{path}.__closure__[{i}]", c.cell_contents) for i, c in enumerate(obj.__closure__ or ()))
+            stack += [(f"{path}.__defaults__", obj.__defaults__), (f"{path}.__kwdefaults__", obj.__kwdefaults__)]
+        elif closures and isinstance(obj, types.MethodType):
+            stack += [(f"{path}.__self__", obj.__self__), (f"{path}.__func__", obj.__func__)]
         elif _followed(obj) and not isinstance(obj, type):
             for attr in sorted(_attribute_names(obj)):
                 try:
-                    value = getattr(obj, attr)
+                    with warnings.catch_warnings():  # pydantic's deprecated instance attributes
+                        warnings.simplefilter("ignore")
+                        value = getattr(obj, attr)
                 except AttributeError:  # an unset slot
                     continue
-                if isinstance(value, (types.FunctionType, types.MethodType, types.BuiltinFunctionType,
-                                      types.ModuleType, type)):  # fmt: skip
+                skipped = (types.ModuleType, type) if closures else (
+                    types.FunctionType, types.MethodType, types.BuiltinFunctionType, types.ModuleType, type)
+                if isinstance(value, skipped):
                     continue
                 stack.append((f"{path}.{attr}", value))
 

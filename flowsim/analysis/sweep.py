@@ -361,7 +361,7 @@ def _sweep_page(result: Sweep, figure) -> str:
     """A self-contained page with the sweep's curve and table (the report's look, no network)."""
     from html import escape
 
-    from ..report import CSS, SECTION_END, SECTION_START, embed_figure, table_number
+    from ..report import analysis_page, embed_figure, table_number
 
     caption = (
         f"Mean {result.metric} over replications for each value of {result.parameter}, with its 95% CI; "
@@ -369,9 +369,5 @@ def _sweep_page(result: Sweep, figure) -> str:
     )
     table = result.table.to_html(index=False, float_format=table_number, border=0)
     title = f"flowsim sweep: {result.parameter}"
-    return (
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
-        f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1>{SECTION_START}"
-        f"<p>{escape(result.answer)}</p>{embed_figure(figure, f'{result.metric} against {result.parameter}', caption)}"
-        f"<h3>Values</h3>{table}{SECTION_END}</body></html>\n"
-    )
+    figure_html = embed_figure(figure, f"{result.metric} against {result.parameter}", caption)
+    return analysis_page(title, f"<p>{escape(result.answer)}</p>{figure_html}<h3>Values</h3>{table}")
