@@ -46,13 +46,14 @@ class CapacityMixin:
         if project.unfinished == 0:
             self._deliver(project, now)
         else:
+            # Re-rank the stages already queued first: followers are ranked as they are queued.
+            self._refile(project, now)
             for succ in stage.succs:
                 follower = project.stages[succ]
                 follower.waiting_preds -= 1
                 # A follower may be finished already (``done: true``): never work it again.
                 if follower.waiting_preds == 0 and follower.status == BLOCKED and project.status == ACTIVE:
                     self._enqueue(follower, now)
-            self._refile(project, now)
         self._request_decision()
 
     def _mark(self, team: TeamState) -> None:
@@ -70,7 +71,6 @@ class CapacityMixin:
         self._mark(team)
         if team.shared:
             self._reshare(team, now)
-        team.record(now)
         self._request_decision()
 
     # ------------------------------------------------------------- dispatch
@@ -91,12 +91,13 @@ class CapacityMixin:
         else:
             team.queue.push(stage, (entered, project.arrival, project.index, stage.index), now)
             team.queued += 1
+            if team.queued > team.max_queue:
+                team.max_queue = team.queued
             self._mark(team)
-        team.record(now)
 
     def _dispatch(self, team: TeamState, now: float) -> None:
         queue = team.queue
-        changed = False
+        advanced = False
         while True:
             stage = queue.peek(now)
             if stage is None:
@@ -106,15 +107,13 @@ class CapacityMixin:
                 self.rules.preempt and self._preempt_for(stage, team, now)
             ):
                 break
-            if not changed:
+            if not advanced:
                 team.advance(now)
-                changed = True
+                advanced = True
             key = queue.remove(stage)
             stage.key = key
             team.queued -= 1
             self._start(stage, team, now)
-        if changed:
-            team.record(now)
 
     def _preempt_for(self, stage: StageState, team: TeamState, now: float) -> bool:
         """Free enough units for ``stage`` from running stages of strictly lower priority,
@@ -142,6 +141,8 @@ class CapacityMixin:
             self._log(now, victim.project, victim, ev.PAUSED, 0, f"preempted by {stage.project.id}")
             team.queue.push(victim, victim.key, now)
             team.queued += 1
+            if team.queued > team.max_queue:
+                team.max_queue = team.queued
             self._refile(victim.project, now)
         return True
 
@@ -191,10 +192,9 @@ class CapacityMixin:
         stage.project.version += 1
 
     def _released(self, team: TeamState, now: float) -> None:
-        """After stages left a team: share it anew, note its levels."""
+        """After stages left a team: a shared team is shared anew."""
         if team.shared:
             self._reshare(team, now)
-        team.record(now)
 
     def _charge(self, stage: StageState, now: float) -> None:
         cost = self.teams[stage.team].cost_rate * stage.units
@@ -253,7 +253,6 @@ class CapacityMixin:
                 team.queue.remove(stage)
                 team.queued -= 1
                 team.wip -= 1
-                team.record(now)
                 stage.status = BLOCKED
 
 

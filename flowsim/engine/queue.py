@@ -44,12 +44,15 @@ class RankedQueue:
 
     ``trend(item, now)`` returns ``(kind, until)``: how the item's rank moves
     (``"constant"``, ``"falling"`` or ``"live"``) from ``now`` until ``until``,
-    as long as the item is not re-filed with ``refile``.
+    as long as the item is not re-filed with ``refile``.  ``trend=None`` means
+    every rank is constant (a rule declared ``constant``): nothing to ask.
     """
 
     __slots__ = ("_entries", "_expiry", "_heap", "_live", "_rank", "_sequence", "_trend")
 
-    def __init__(self, rank: Callable[[Any, float], float], trend: Callable[[Any, float], tuple[str, float]]):
+    def __init__(
+        self, rank: Callable[[Any, float], float], trend: Callable[[Any, float], tuple[str, float]] | None = None
+    ):
         self._rank = rank
         self._trend = trend
         self._heap: list[list] = []
@@ -65,6 +68,11 @@ class RankedQueue:
         return item in self._entries or item in self._live
 
     def push(self, item: Hashable, key: tuple, now: float) -> None:
+        if self._trend is None:
+            entry = [-self._rank(item, now), key, next(self._sequence), item, math.inf, math.inf]
+            self._entries[item] = entry
+            heapq.heappush(self._heap, entry)
+            return
         kind, until = self._trend(item, now)
         if kind == LIVE or until <= now:
             self._live[item] = (key, until)

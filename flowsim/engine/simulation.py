@@ -127,10 +127,14 @@ class Simulation(CapacityMixin):
         def stage_trend(stage: StageState, now: float) -> tuple[str, float]:
             return project_trend(stage.project, now)
 
+        if self._constant_rank:  # every rank constant, expedited ones too: nothing to ask
+            project_trend = stage_trend = None
+
         self.teams = [
             TeamState(
                 i, name, setup.capacity[i], setup.cost_rate[i], RankedQueue(stage_rank, stage_trend),
                 curve=switching_curve(setup.switching[i]) if setup.switching[i] is not None else None,
+                step=setup.timeline_step,
             )
             for i, name in enumerate(world.team_names)
         ]
@@ -208,7 +212,7 @@ class Simulation(CapacityMixin):
     def _close(self, now: float) -> None:
         """Account for work still running at the horizon (costs, tallies)."""
         for team in self.teams:
-            team.advance(now)
+            team.close(now)
             for stage in team.running:
                 self._charge(stage, now)
 

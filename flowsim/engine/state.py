@@ -155,11 +155,17 @@ class ProjectState:
             version, value = self.cp_cache
             if version == self.version:
                 return value
+        # ``StageState.remaining_estimate`` inlined: this is the hottest call of the ranking rules.
         if self.chain:
             longest = 0.0
             for stage in self.stages:
-                if stage.status != FINISHED:
-                    longest += stage.remaining_estimate(now) / stage.crew
+                status = stage.status
+                if status != FINISHED:
+                    estimate = stage.estimate
+                    done = stage.done + stage.rate * (now - stage.since) if status == RUNNING else stage.done
+                    left = estimate - done
+                    floor = _MIN_REMAINING_SHARE * estimate
+                    longest += (left if left > floor else floor) / stage.crew
         else:
             finish: dict[int, float] = {}
             longest = 0.0
@@ -168,7 +174,15 @@ class ProjectState:
                 for p in stage.preds:
                     if finish[p] > ready:
                         ready = finish[p]
-                end = ready + stage.remaining_estimate(now) / stage.crew
+                status = stage.status
+                if status == FINISHED:
+                    end = ready
+                else:
+                    estimate = stage.estimate
+                    done = stage.done + stage.rate * (now - stage.since) if status == RUNNING else stage.done
+                    left = estimate - done
+                    floor = _MIN_REMAINING_SHARE * estimate
+                    end = ready + (left if left > floor else floor) / stage.crew
                 finish[stage.index] = end
                 if end > longest:
                     longest = end

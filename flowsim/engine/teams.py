@@ -8,6 +8,7 @@ time-weighted tallies its report needs (busy units, queue length, effort done).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from .queue import RankedQueue
@@ -66,12 +67,14 @@ class TeamState:
         "last",
         "max_queue",
         "name",
+        "next_sample",
         "queue",
         "queue_area",
         "queued",
         "rate_total",
         "running",
         "shared",
+        "step",
         "timeline",
         "token",
         "wip",
@@ -85,6 +88,7 @@ class TeamState:
         cost_rate: float,
         queue: RankedQueue,
         curve: Callable[[float], float] | None = None,
+        step: float = 1.0,
     ):
         self.index = index
         self.name = name
@@ -106,21 +110,39 @@ class TeamState:
         self.capacity_area = 0.0
         self.effort_area = 0.0
         self.max_queue = 0
-        self.timeline: list[tuple[float, int, int]] = [(0.0, 0, 0)]  # (time, busy, queue) on change
+        # (since, busy, queue): the levels held from ``since`` until the next entry.  Only the
+        # team timeline's grid (every ``step`` time units) is reported, so an entry is kept
+        # only for spells that contain a grid point, not for every change.
+        self.timeline: list[tuple[float, int, int]] = [(0.0, 0, 0)]
+        self.step = step
+        self.next_sample = 0.0  # earliest grid point no entry covers yet
 
     def advance(self, now: float) -> None:
-        """Accumulate the time-weighted tallies up to ``now``; call before any change."""
+        """Accumulate the time-weighted tallies up to ``now``; call before any change.
+
+        The levels have held since ``last``; when that spell covers grid points, they
+        are the levels at those points, and are noted for the team timeline.
+        """
         dt = now - self.last
         if dt > 0:
             self.busy_area += self.busy * dt
             self.queue_area += self.queued * dt
             self.capacity_area += self.capacity * dt
             self.effort_area += self.rate_total * dt
+            if self.next_sample < now:
+                self.timeline.append((self.last, self.busy, self.queued))
+                self.next_sample = _first_grid_point(now, self.step)
             self.last = now
 
-    def record(self, now: float) -> None:
-        """Note the levels after a change, for the team timeline."""
-        length = self.queued
-        if length > self.max_queue:
-            self.max_queue = length
-        self.timeline.append((now, self.busy, length))
+    def close(self, horizon: float) -> None:
+        """Bring the tallies to the horizon and note the final levels."""
+        self.advance(horizon)
+        self.timeline.append((horizon, self.busy, self.queued))
+
+
+def _first_grid_point(at: float, step: float) -> float:
+    """The least grid point ``k * step`` (as ``record.timeline_grid`` computes it) not below ``at``."""
+    k = max(math.ceil(at / step) - 1, 0)
+    while k * step < at:
+        k += 1
+    return k * step
