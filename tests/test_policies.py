@@ -525,6 +525,38 @@ def test_review_cancels_low_value_and_closed_windows_with_cascade():
     assert base["dep"]["status"] == "waiting"  # win not delivered by the horizon (20 + 10 = 30)
 
 
+def test_review_cancels_closed_windows_still_in_the_funnel():
+    # T 1 unit, wip_limit 1, fifo.  a (effort 6) admitted at 0, runs 0-6; w (window closes at
+    # 3, effort 5) and b (effort 2) wait in the funnel.  Review at 4: w's window has closed
+    # -> cancelled from the funnel, never admitted.  b admitted at 6 (a delivered), runs 6-8.
+    # Without the review, w is admitted at 6 and holds T 6-11 for nothing; b runs 11-13.
+    data = {
+        "horizon": 20,
+        "teams": {"T": {"capacity": 1}},
+        "projects": [
+            job("a", 6, 10),
+            job("w", 5, value={"rate": 50, "profile": "window", "closes": 3}),
+            job("b", 2, 10),
+        ],
+        "policies": {
+            "plain": {"intake": {"rule": "wip_limit", "limit": 1}, "sequencing": "fifo"},
+            "review": {"intake": {"rule": "wip_limit", "limit": 1}, "sequencing": "fifo",
+                       "intervention": {"rule": "review", "every": 4}},
+        },
+    }  # fmt: skip
+    results = run(data)
+    got = rows(results, "review")
+    assert got["w"]["status"] == "cancelled" and math.isnan(got["w"]["admitted"])
+    cancelled = events(results, "review", "cancelled")
+    assert list(zip(cancelled.time, cancelled.project, cancelled.reason, strict=True)) == [
+        (4.0, "w", "window closed at 3")
+    ]
+    assert got["b"]["admitted"] == 6.0 and got["b"]["delivered"] == 8.0
+    plain = rows(results, "plain")
+    assert plain["w"]["admitted"] == 6.0 and plain["w"]["delivered"] == 11.0 and plain["w"]["value_delivered"] == 0.0
+    assert plain["b"]["delivered"] == 13.0
+
+
 # =========================================================================== user actions
 
 

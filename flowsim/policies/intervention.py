@@ -9,9 +9,11 @@ from .protocol import Action, InterventionRule, every
 
 
 class Review(InterventionRule):
-    """Every ``every`` time units, cancel active projects whose cost of delay per
-    estimated remaining effort is below ``cancel_below`` times the median over
-    active projects (sunk cost ignored), and projects whose window has closed."""
+    """Every ``every`` time units, cancel projects whose window has closed, active
+    or still in the funnel (they can no longer earn anything, and a funnel project
+    would otherwise take capacity once admitted), then active projects whose cost
+    of delay per estimated remaining effort is below ``cancel_below`` times the
+    median over the active projects whose window is open (sunk cost ignored)."""
 
     def decision_times(self, horizon):
         return every(self.params.every, horizon, start=self.params.every)
@@ -25,6 +27,9 @@ class Review(InterventionRule):
                 continue
             work = project.remaining_work(now)
             scores[project.id] = project.cost_of_delay(now) / max(work, 1e-9)
+        for project in portfolio.funnel:
+            if project.profile == "window" and now >= project.closes:
+                actions.append(Action("cancel", project.id, f"window closed at {project.closes:g}"))
         if scores:
             median = statistics.median(scores.values())
             bar = self.params.cancel_below * median
