@@ -596,6 +596,23 @@ def test_pause_returns_to_the_funnel_keeping_progress(scripted):
     assert timeline.admitted.iloc[-1] == 2
 
 
+def test_pause_under_admit_all_only_loses_the_queue_place(scripted):
+    # T 1 unit, admit_all, fifo.  p1 (effort 4), p2 (effort 3) at 0: p1 0-2, p2 queued.
+    # At 2 p1 is paused, and intake (same decision) admits it again at once ("resumed"):
+    # its stage re-enters T's queue at 2, behind p2 (entered at 0): p2 2-5, p1 5-7.
+    results = run({
+        "horizon": 20, "teams": {"T": {"capacity": 1}},
+        "projects": [job("p1", 4), job("p2", 3)],
+        "policies": {"pause": {"intervention": {"rule": scripted, "script": [[2, "pause", "p1", "why"]]}}},
+    })  # fmt: skip
+    e = events(results, "pause")
+    p1 = e[(e.project == "p1") & e.event.isin(["paused", "admitted"]) & e.stage.isna()]
+    assert list(zip(p1.time, p1.event, p1.reason.fillna(""), strict=True)) == [
+        (0.0, "admitted", ""), (2.0, "paused", "why"), (2.0, "admitted", "resumed"),
+    ]  # fmt: skip
+    assert stage_spans(results, "pause") == {("p1", "T"): [(0.0, 2.0), (5.0, 7.0)], ("p2", "T"): [(2.0, 5.0)]}
+
+
 def test_expedite_goes_to_the_front(scripted):
     # T 1 unit, fifo.  a, b, c (effort 2 each) at 0: a 0-2.  At 1 c is expedited: c 2-4, b 4-6.
     results = run({
