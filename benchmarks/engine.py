@@ -8,6 +8,12 @@ the same number of SimPy events.  Both count ``env.step()`` calls the same
 way.  The two are interleaved and each is the best of several repeats, since
 these machines are shared and noisy.
 
+A second baseline does the same work as the engine: the same world under fifo
+in plain, idiomatic SimPy (``plain_portfolio.py``: a process per project and
+per stage, a ``PriorityResource`` per team, no accounting or logs).  Its
+deliveries must equal the engine's, which is checked, and the two are compared
+per replication, the unit of a Monte Carlo run.
+
 Usage: python benchmarks/engine.py [--repeats 7] [--replication 0]
 The last line is ``per-event cost vs plain SimPy: R`` (goal: R <= 3).
 """
@@ -15,7 +21,9 @@ The last line is ``per-event cost vs plain SimPy: R`` (goal: R <= 3).
 from __future__ import annotations
 
 import argparse
+import math
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -27,19 +35,11 @@ from flowsim.engine.events import FINISHED
 from flowsim.engine.setup import build_rules, make_setup
 from flowsim.world import sample_world
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from plain_portfolio import CountingEnvironment
+from plain_portfolio import simulate as plain_portfolio
+
 BENCH = Path(__file__).resolve().parent.parent / "scenarios" / "bench.yaml"
-
-
-class CountingEnvironment(simpy.Environment):
-    """A SimPy environment that counts processed events."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.steps = 0
-
-    def step(self) -> None:
-        self.steps += 1
-        super().step()
 
 
 def one_replication(scenario, setup, world, seed: int, replication: int) -> dict[str, tuple[float, int, int]]:
@@ -54,6 +54,9 @@ def one_replication(scenario, setup, world, seed: int, replication: int) -> dict
             simulation.run()
             served = sum(1 for row in simulation.log if row[4] == FINISHED)
             out[name] = (time.perf_counter() - start, simulation.env.steps, served)
+            if name == "fifo":
+                out["_fifo_deliveries"] = {p.index: p.delivered_at for p in simulation.projects
+                                           if not math.isnan(p.delivered_at)}  # fmt: skip
         return out
     finally:
         engine_module.simpy.Environment = simpy.Environment
@@ -103,12 +106,19 @@ def main() -> None:
     steps: dict[str, int] = {}
     served: dict[str, int] = {}
     plain_best, plain_served = float("inf"), 0
+    portfolio_best, portfolio_steps, fifo_deliveries, portfolio_deliveries = float("inf"), 0, None, None
     for _ in range(args.repeats):
-        for name, (seconds, count, stages) in one_replication(scenario, setup, world, seed, args.replication).items():
+        runs = one_replication(scenario, setup, world, seed, args.replication)
+        fifo_deliveries = runs.pop("_fifo_deliveries", None)
+        for name, (seconds, count, stages) in runs.items():
             best[name] = min(best.get(name, float("inf")), seconds)
             steps[name], served[name] = count, stages
         plain_seconds, _, plain_served = plain_mm1(sum(steps.values()))
         plain_best = min(plain_best, plain_seconds)
+        start = time.perf_counter()
+        portfolio_deliveries, portfolio_env = plain_portfolio(world, setup.capacity)
+        portfolio_best = min(portfolio_best, time.perf_counter() - start)
+        portfolio_steps = portfolio_env.steps
 
     total_steps = sum(steps.values())
     engine_best = sum(best.values())
@@ -131,6 +141,17 @@ def main() -> None:
     print(f"engine: {engine_best * 1e3:.1f} ms for {policies} policies, {total_steps} SimPy events, "
           f"{engine_per_event * 1e6:.2f} us/event (best of {args.repeats}); "
           f"per stage served vs per plain customer served: {engine_best / sum(served.values()) / plain_per_job:.2f}")
+    if fifo_deliveries is not None:
+        same = fifo_deliveries.keys() == portfolio_deliveries.keys() and all(
+            abs(fifo_deliveries[i] - portfolio_deliveries[i]) <= 1e-9 * max(1.0, fifo_deliveries[i])
+            for i in fifo_deliveries
+        )
+        print(f"plain SimPy portfolio (same world, fifo; a process per project and per stage, no accounting): "
+              f"{portfolio_best * 1e3:.1f} ms, {portfolio_steps} events, {portfolio_best / portfolio_steps * 1e6:.2f} "
+              f"us/event; same {len(portfolio_deliveries)} deliveries as the engine: {'yes' if same else 'NO'}")
+        print(f"per replication, engine fifo (build, run, record) vs plain SimPy portfolio: "
+              f"{best['fifo'] / portfolio_best:.2f}; every policy's mean: "
+              f"{engine_best / len(best) / portfolio_best:.2f}")
     print(f"per-event cost vs plain SimPy: {engine_per_event / plain_per_event:.2f}")
 
 
