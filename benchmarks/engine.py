@@ -148,7 +148,8 @@ def main() -> None:
         )
         print(f"plain SimPy portfolio (same world, fifo; a process per project and per stage, no accounting): "
               f"{portfolio_best * 1e3:.1f} ms, {portfolio_steps} events, {portfolio_best / portfolio_steps * 1e6:.2f} "
-              f"us/event; same {len(portfolio_deliveries)} deliveries as the engine: {'yes' if same else 'NO'}")
+              f"us/event (its own per-event R: {portfolio_best / portfolio_steps / plain_per_event:.2f}); "
+              f"same {len(portfolio_deliveries)} deliveries as the engine: {'yes' if same else 'NO'}")
         print(f"per replication, engine fifo (build, run, record) vs plain SimPy portfolio: "
               f"{best['fifo'] / portfolio_best:.2f}; every policy's mean: "
               f"{engine_best / len(best) / portfolio_best:.2f}")
