@@ -116,7 +116,7 @@ def main() -> None:
         plain_seconds, _, plain_served = plain_mm1(sum(steps.values()))
         plain_best = min(plain_best, plain_seconds)
         start = time.perf_counter()
-        portfolio_deliveries, portfolio_env = plain_portfolio(world, setup.capacity)
+        portfolio_deliveries, portfolio_env = plain_portfolio(world, setup)
         portfolio_best = min(portfolio_best, time.perf_counter() - start)
         portfolio_steps = portfolio_env.steps
 

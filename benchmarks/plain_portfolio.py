@@ -20,7 +20,8 @@ when event times are distinct after 0, as with continuous effort
 distributions; ``tests/test_plain_portfolio.py`` checks that they do.
 
 Only what ``scenarios/bench.yaml`` uses is supported: no capacity changes, no
-shared focus, no stage already in flight (``simulate`` refuses them).
+shared focus, no stage already in flight (``simulate`` refuses them).  It
+reads the world and the engine's ``SimulationSetup`` (capacities).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class CountingEnvironment(simpy.Environment):
         super().step()
 
 
-def simulate(world, capacity: tuple[int, ...], environment=CountingEnvironment) -> tuple[dict[int, float], object]:
+def simulate(world, setup, environment=CountingEnvironment) -> tuple[dict[int, float], object]:
     """Run ``world`` under fifo / admit_all in plain SimPy until the horizon.
 
     Returns the delivery time (time units) of each delivered project by index,
@@ -48,8 +49,12 @@ def simulate(world, capacity: tuple[int, ...], environment=CountingEnvironment) 
     """
     if any(p.in_flight for p in world.projects):
         raise ValueError("plain_portfolio: stages already in flight are not modelled")
+    if any(setup.capacity_changes):
+        raise ValueError("plain_portfolio: capacity changes are not modelled")
+    if any(switching is not None for switching in setup.switching):
+        raise ValueError("plain_portfolio: shared focus is not modelled")
     env = environment()
-    teams = [simpy.PriorityResource(env, capacity=c) for c in capacity]
+    teams = [simpy.PriorityResource(env, capacity=c) for c in setup.capacity]
     delivered_event = {p.index: env.event() for p in world.projects}
     delivered_at: dict[int, float] = {}
 

@@ -61,7 +61,7 @@ def test_plain_simpy_delivers_every_project_when_the_engine_does(variant):
     for replication in range(3):
         world = sample_world(scenario, scenario.seed, replication)
         engine = _engine_deliveries(scenario, setup, world, replication)
-        baseline, env = plain.simulate(world, setup.capacity)
+        baseline, env = plain.simulate(world, setup)
         assert len(engine) > 150
         assert sorted(engine) == sorted(baseline), f"replication {replication}: different projects delivered"
         late = {i: (engine[i], baseline[i]) for i in engine if abs(engine[i] - baseline[i]) > 1e-9 * max(1, engine[i])}
@@ -70,9 +70,18 @@ def test_plain_simpy_delivers_every_project_when_the_engine_does(variant):
         assert env.steps > 5 * len(engine)
 
 
-def test_the_plain_model_refuses_what_it_does_not_model():
+@pytest.mark.parametrize(
+    ("path", "refusal"),
+    [("in_flight.yaml", "in flight"), ("bottleneck.yaml", "capacity changes"), ("mm1.yaml", "shared focus")],
+)
+def test_the_plain_model_refuses_what_it_does_not_model(path, refusal):
     plain = _plain_portfolio()
-    scenario = flowsim.load_scenario(ROOT / "scenarios" / "teaching" / "in_flight.yaml")
+    data, source = read_yaml(ROOT / "scenarios" / "teaching" / path)
+    if refusal == "capacity changes":
+        data["teams"][next(iter(data["teams"]))]["capacity_changes"] = [{"at": 1, "capacity": 2}]
+    if refusal == "shared focus":
+        data["teams"][next(iter(data["teams"]))]["focus"] = "shared"
+    scenario = scenario_from_dict(data, source=source)
     world = sample_world(scenario, scenario.seed, 0)
-    with pytest.raises(ValueError, match="in flight"):
-        plain.simulate(world, make_setup(scenario).capacity)
+    with pytest.raises(ValueError, match=refusal):
+        plain.simulate(world, make_setup(scenario))

@@ -404,7 +404,10 @@ def test_preempt_takes_the_unit_and_keeps_progress():
     paused = events(results, "preempt", "paused")
     assert list(zip(paused.project, paused.time, paused.reason, strict=True)) == [("low", 1.0, "preempted by high")]
     # Work done adds up to the effort: 1 + 3 = 4; utilisation = 6 busy / 20.
-    assert results.teams.set_index("policy").utilisation["preempt"] == approx(6 / 20)
+    teams = results.teams.set_index("policy")
+    assert teams.utilisation["preempt"] == approx(6 / 20)
+    # One stage waits at a time: high 1-1 (taken at once), low 1-3; mean 2 / 20.
+    assert teams.max_queue["preempt"] == 1 and teams.mean_queue["preempt"] == approx(2 / 20)
 
 
 def test_preempt_for_a_crew_keeps_progress():

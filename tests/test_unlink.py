@@ -17,8 +17,9 @@ import numpy as np
 import flowsim
 from flowsim.engine.setup import build_rules, make_setup
 from flowsim.engine.simulation import Simulation
-from flowsim.engine.state import STAGE_STATUS_NAMES, STATUS_NAMES
+from flowsim.engine.state import ACTIVE, STAGE_STATUS_NAMES, STATUS_NAMES, WAITING
 from flowsim.policies import unregister
+from flowsim.policies.intake import AdmitAll
 from flowsim.policies.sequencing import Cd3
 from flowsim.scenario.load import read_yaml, scenario_from_dict
 from flowsim.world import sample_world
@@ -65,21 +66,34 @@ class _Keeper(Cd3):
         return super().priority(project, now)
 
 
+class _PortfolioKeeper(AdmitAll):
+    """admit_all that keeps the portfolio view it is shown."""
+
+    kept: ClassVar[list] = []
+
+    def decide(self, candidate, portfolio):
+        self.kept.append(portfolio)
+        return super().decide(candidate, portfolio)
+
+
 def test_results_and_kept_views_still_read_after_the_run():
     flowsim.register("sequencing", "test_keeper", replace=True)(_Keeper)
+    flowsim.register("intake", "test_portfolio_keeper", replace=True)(_PortfolioKeeper)
     try:
         data, source = read_yaml(ROOT / "scenarios" / "teaching" / "cost_of_delay.yaml")
-        data["policies"] = {"keeper": {"sequencing": "test_keeper"}}
+        data["policies"] = {"keeper": {"sequencing": "test_keeper", "intake": "test_portfolio_keeper"}}
+        data["horizon"] = 12  # work still under way at the horizon
         scenario = scenario_from_dict(data, source=source)
         setup = make_setup(scenario)
         world = sample_world(scenario, scenario.seed, 0)
         rules = build_rules(scenario, setup, "keeper", scenario.policies["keeper"], scenario.seed, 0)
-        _Keeper.seen = []
+        _Keeper.seen, _PortfolioKeeper.kept = [], []
         simulation = Simulation(setup, world, rules)
         record = simulation.run()
     finally:
         unregister("sequencing", "test_keeper")
-    assert _Keeper.seen
+        unregister("intake", "test_portfolio_keeper")
+    assert _Keeper.seen and _PortfolioKeeper.kept
     by_id = {p.id: p for p in simulation.projects}
     for view in _Keeper.seen:
         # A kept view answers with its project's final state.
@@ -87,6 +101,10 @@ def test_results_and_kept_views_still_read_after_the_run():
         assert view.status == STATUS_NAMES[project.status]
         assert view.remaining_work(world.horizon) == project.remaining_work(world.horizon)
         assert [s.status for s in view.stages] == [STAGE_STATUS_NAMES[s.status] for s in project.stages]
+    # A kept portfolio view lists the projects active (and waiting) at the horizon.
+    portfolio = _PortfolioKeeper.kept[-1]
+    assert sorted(v.id for v in portfolio.active) == sorted(p.id for p in by_id.values() if p.status == ACTIVE)
+    assert sorted(v.id for v in portfolio.funnel) == sorted(p.id for p in by_id.values() if p.status == WAITING)
     # The engine's objects keep the values the record was built from.
     got = [simulation.projects[i].delivered_at for i in record.projects["project"]]
     np.testing.assert_array_equal(got, record.projects["delivered"])

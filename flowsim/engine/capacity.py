@@ -46,14 +46,14 @@ class CapacityMixin:
         if project.unfinished == 0:
             self._deliver(project, now)
         else:
-            # Re-rank the stages already queued first: followers are ranked as they are queued.
-            self._refile(project, now)
             for succ in stage.succs:
                 follower = project.stages[succ]
                 follower.waiting_preds -= 1
                 # A follower may be finished already (``done: true``): never work it again.
                 if follower.waiting_preds == 0 and follower.status == BLOCKED and project.status == ACTIVE:
                     self._enqueue(follower, now)
+            # After the followers are queued: a rule may rank by which stages wait.
+            self._refile(project, now)
         self._request_decision()
 
     def _mark(self, team: TeamState) -> None:
@@ -114,6 +114,10 @@ class CapacityMixin:
             stage.key = key
             team.queued -= 1
             self._start(stage, team, now)
+        # Preempted stages re-enter the queue before the stage that displaced them leaves
+        # it: the queue's length counts once dispatch is done.
+        if team.queued > team.max_queue:
+            team.max_queue = team.queued
 
     def _preempt_for(self, stage: StageState, team: TeamState, now: float) -> bool:
         """Free enough units for ``stage`` from running stages of strictly lower priority,
@@ -141,8 +145,6 @@ class CapacityMixin:
             self._log(now, victim.project, victim, ev.PAUSED, 0, f"preempted by {stage.project.id}")
             team.queue.push(victim, victim.key, now)
             team.queued += 1
-            if team.queued > team.max_queue:
-                team.max_queue = team.queued
             self._refile(victim.project, now)
         return True
 

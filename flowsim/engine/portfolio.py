@@ -14,11 +14,14 @@ class PortfolioState:
     sets ``now`` before every rule call.
     """
 
-    __slots__ = ("_active", "_funnel", "_team_index", "_teams", "bottleneck", "now")
+    __slots__ = ("_active", "_funnel", "_team_index", "_teams", "_views", "bottleneck", "now")
 
-    def __init__(self, active: dict, funnel, teams: list[TeamState], team_names: tuple[str, ...], bottleneck: str):
+    def __init__(
+        self, active: dict, funnel, views: list, teams: list[TeamState], team_names: tuple[str, ...], bottleneck: str
+    ):
         self._active = active
         self._funnel = funnel
+        self._views = views  # project index -> its view
         self._teams = teams
         self._team_index = {name: i for i, name in enumerate(team_names)}
         self.bottleneck = bottleneck
@@ -26,11 +29,11 @@ class PortfolioState:
 
     @property
     def active(self) -> tuple:
-        return tuple(p.view for p in self._active)
+        return tuple(self._views[p.index] for p in self._active)
 
     @property
     def funnel(self) -> tuple:
-        return tuple(p.view for p in self._funnel.items())
+        return tuple(self._views[p.index] for p in self._funnel.items())
 
     @property
     def active_count(self) -> int:

@@ -41,6 +41,7 @@ from .state import (
     REJECTED,
     WAITING,
     ProjectState,
+    ProjectView,
     StageState,
 )
 from .teams import TeamState, switching_curve
@@ -104,13 +105,17 @@ class Simulation(CapacityMixin):
         # portfolio view) keep these closures: they must reach the rule and the
         # project states only, never ``self`` and through it the realised world.
         priority = sequencing.priority
+        # Each project's view, by project index.  Projects do not hold their views, so a
+        # finished run has no project <-> view cycle to leave to the cyclic collector.
+        self.views: list[ProjectView] = []
+        views = self.views
 
         def project_rank(project: ProjectState, now: float) -> float:
             # A project's rank is asked for by each of its queued stages and at
             # every look-up within an instant: compute it once per (time, version).
             if project.rank_at == now and project.rank_version == project.version:
                 return project.rank
-            rank = _EXPEDITED if project.expedited else priority(project.view, now)
+            rank = _EXPEDITED if project.expedited else priority(views[project.index], now)
             project.rank, project.rank_at, project.rank_version = rank, now, project.version
             return rank
 
@@ -122,7 +127,7 @@ class Simulation(CapacityMixin):
         rank_trend = sequencing.rank_trend
 
         def project_trend(project: ProjectState, now: float) -> tuple[str, float]:
-            return _FOREVER if project.expedited else rank_trend(project.view, now)
+            return _FOREVER if project.expedited else rank_trend(views[project.index], now)
 
         def stage_trend(stage: StageState, now: float) -> tuple[str, float]:
             return project_trend(stage.project, now)
@@ -140,7 +145,9 @@ class Simulation(CapacityMixin):
         ]
         self.funnel = RankedQueue(project_rank, project_trend)
         self.active: dict[ProjectState, None] = {}
-        self.portfolio = PortfolioState(self.active, self.funnel, self.teams, world.team_names, setup.bottleneck)
+        self.portfolio = PortfolioState(
+            self.active, self.funnel, self.views, self.teams, world.team_names, setup.bottleneck
+        )
         self._build_projects(rules.perfect_information)
 
     # ------------------------------------------------------------------ setup
@@ -155,9 +162,9 @@ class Simulation(CapacityMixin):
             value = pw.value_actual if perfect_information else pw.value_estimate
             estimates = pw.effort_actual if perfect_information else pw.effort_estimate
             project = ProjectState(
-                pw.index, pw.id, pw.name, pw.template, pw.arrival, pw.depends_on,
-                pw.promised, value, pw.wsjf, names, horizon,
+                pw.index, pw.id, pw.name, pw.template, pw.arrival, pw.depends_on, pw.promised, value, pw.wsjf,
             )  # fmt: skip
+            self.views.append(ProjectView(project, names, horizon))
             stages = project.stages
             unfinished = 0
             for spec in pw.stages:
@@ -214,16 +221,14 @@ class Simulation(CapacityMixin):
     def _unlink(self) -> None:
         """Break the run's reference cycles so reference counting frees it at once.
 
-        Stages point back at their project, a project at its view and the view at
-        the project, and events still pending at the horizon at this simulation's
-        handlers.  Left alone, these cycles wait for Python's cyclic collector,
-        which then walks every object a replication made: about 12% of a whole
-        run's time (``benchmarks/engine.py``).  Results read after ``run()``
-        (projects, stages, the log, teams) keep their values; views a rule kept
-        keep working, since a view still points at its project.
+        Stages point back at their project, and events still pending at the
+        horizon at this simulation's handlers.  Left alone, these cycles wait
+        for Python's cyclic collector, which then walks every object a
+        replication made: about 12% of a whole run (``benchmarks/parallel.py``).
+        Results read after ``run()`` (projects, stages, the log, teams) keep
+        their values, and project and portfolio views a rule kept keep working.
         """
         for project in self.projects:
-            project.view = None
             for stage in project.stages:
                 stage.project = None
         self.env._queue.clear()
@@ -314,7 +319,7 @@ class Simulation(CapacityMixin):
                 position += 1
             if project is None:
                 break
-            decision = rule.decide(project.view, portfolio)
+            decision = rule.decide(self.views[project.index], portfolio)
             action, reason = decision if isinstance(decision, tuple) else (decision, "")
             if action == ADMIT:
                 funnel.remove(project)

@@ -112,12 +112,11 @@ class ProjectState:
         "unfinished",
         "value",
         "version",
-        "view",
         "wsjf",
     )
 
     def __init__(
-        self, index, id, name, template, arrival, depends_on, promised, value: ValueSpec, wsjf, team_names, horizon
+        self, index, id, name, template, arrival, depends_on, promised, value: ValueSpec, wsjf
     ):
         self.index = index
         self.id = id
@@ -146,7 +145,6 @@ class ProjectState:
         self.version = 0  # bumped whenever a stage starts, stops or finishes
         self.cp_cache = (-1, 0.0)  # (version, remaining critical path) while nothing runs
         self.rank, self.rank_at, self.rank_version = 0.0, math.nan, -1
-        self.view = ProjectView(self, team_names, horizon)
 
     def remaining_critical_path(self, now: float) -> float:
         """Longest chain of estimated remaining durations (remaining / crew), time units."""
