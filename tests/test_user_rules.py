@@ -337,3 +337,74 @@ def test_live_rule_without_is_stable_sees_time(registry_guard):
     # At 0: blk 0-2 (x ranks above y then).  At 2: y ranks 1, x 0: y 2-3, x 3-4.
     assert {p: (got[p]["started"], got[p]["delivered"]) for p in got} == {
         "blk": (0.0, 2.0), "y": (2.0, 3.0), "x": (3.0, 4.0)}  # fmt: skip
+
+
+class _StartedFirst(SequencingRule):
+    """More running stages first (k and o get bonuses).  ``is_stable``: the score changes
+    only when one of the project's stages starts or stops, when the engine asks again."""
+
+    def priority(self, project, now):
+        return project.running_stages + {"o": 0.5, "k": 10.0}.get(project.id, 0.0)
+
+    def is_stable(self, project):
+        return True
+
+
+def test_a_stable_rank_is_asked_again_at_every_start_not_only_the_first(registry_guard):
+    # Team Y (1 unit): k holds it 0-3; p's Q and o's Q2 wait from 0.  At 0, p starts R and A
+    # (running 2 -> 2.0), o starts R2 (1 + 0.5 = 1.5).  At 1, A finishes (p: 1.0 < 1.5) and B
+    # starts (p: 2.0 > 1.5): the second start must be seen, so Y takes p's Q at 3, then o's Q2.
+    flowsim.register("sequencing", "test_started_first", replace=True)(_StartedFirst)
+    one = {"Z": {"capacity": 1}, "X": {"capacity": 1}, "W": {"capacity": 1}, "S": {"capacity": 1}}
+    scenario = scenario_from_dict({
+        "horizon": 30, "teams": {**one, "Y": {"capacity": 1}},
+        "projects": [
+            {"id": "k", "value": {"rate": 1}, "stages": [{"team": "Y", "effort": 3}]},
+            {"id": "p", "value": {"rate": 1}, "stages": [
+                {"name": "R", "team": "Z", "effort": 10, "after": []},
+                {"name": "A", "team": "X", "effort": 1, "after": []},
+                {"name": "Q", "team": "Y", "effort": 1, "after": []},
+                {"name": "B", "team": "S", "effort": 5, "after": ["A"]}]},
+            {"id": "o", "value": {"rate": 1}, "stages": [
+                {"name": "R2", "team": "W", "effort": 10, "after": []},
+                {"name": "Q2", "team": "Y", "effort": 1, "after": []}]}],
+        "policies": {"sf": {"sequencing": "test_started_first"}},
+    })  # fmt: skip
+    events = flowsim.run(scenario, replications=1, seed=0, workers=1).events
+    at_y = events[(events.team == "Y") & (events.event == "started")]
+    assert list(zip(at_y.time, at_y.project, strict=True)) == [(0.0, "k"), (3.0, "p"), (4.0, "o")]
+
+
+class _FewestBlocked(SequencingRule):
+    """Fewer blocked stages first (o and k get bonuses); stable between starts and finishes."""
+
+    def priority(self, project, now):
+        blocked = sum(stage.status == "blocked" for stage in project.stages)
+        return -blocked + {"o": 0.5, "k": 10.0}.get(project.id, 0.0)
+
+    def is_stable(self, project):
+        return True
+
+
+def test_ranks_see_the_stage_statuses_of_the_moment(registry_guard):
+    # Y (1 unit): k holds it 0-3.  o (one stage, Q2) is ranked in the funnel at 0 with its stage
+    # blocked (-0.5); once admitted at 0 its stage is queued: 0.5.  p: R and A start at 0, B waits
+    # for A (p: -1); at 1 A finishes and B is queued (p: 0, also after B starts).  At 3, Y takes
+    # o's Q2 (0.5 > 0), then p's Q at 4.  A rank cached while o waited in the funnel would put p first.
+    flowsim.register("sequencing", "test_fewest_blocked", replace=True)(_FewestBlocked)
+    one = {"Z": {"capacity": 1}, "X": {"capacity": 1}, "S": {"capacity": 1}}
+    scenario = scenario_from_dict({
+        "horizon": 30, "teams": {**one, "Y": {"capacity": 1}},
+        "projects": [
+            {"id": "k", "value": {"rate": 1}, "stages": [{"team": "Y", "effort": 3}]},
+            {"id": "p", "value": {"rate": 1}, "stages": [
+                {"name": "R", "team": "Z", "effort": 10, "after": []},
+                {"name": "A", "team": "X", "effort": 1, "after": []},
+                {"name": "Q", "team": "Y", "effort": 1, "after": []},
+                {"name": "B", "team": "S", "effort": 5, "after": ["A"]}]},
+            {"id": "o", "value": {"rate": 1}, "stages": [{"name": "Q2", "team": "Y", "effort": 1}]}],
+        "policies": {"fb": {"sequencing": "test_fewest_blocked"}},
+    })  # fmt: skip
+    events = flowsim.run(scenario, replications=1, seed=0, workers=1).events
+    at_y = events[(events.team == "Y") & (events.event == "started")]
+    assert list(zip(at_y.time, at_y.project, strict=True)) == [(0.0, "k"), (3.0, "o"), (4.0, "p")]

@@ -46,15 +46,26 @@ class CapacityMixin:
         if project.unfinished == 0:
             self._deliver(project, now)
         else:
+            ready = []
             for succ in stage.succs:
                 follower = project.stages[succ]
                 follower.waiting_preds -= 1
                 # A follower may be finished already (``done: true``): never work it again.
                 if follower.waiting_preds == 0 and follower.status == BLOCKED and project.status == ACTIVE:
-                    self._enqueue(follower, now)
-            # After the followers are queued: a rule may rank by which stages wait.
-            self._refile(project, now)
+                    ready.append(follower)
+            self._queue_stages(project, ready, now)
         self._request_decision()
+
+    def _queue_stages(self, project, stages: list[StageState], now: float) -> None:
+        """Queue stages of one project that just became ready, then rank them.
+
+        Ranks are taken once every stage is queued, since a rule may rank by which
+        stages wait: the project's stages queued before are re-ranked, the new ones
+        ranked for the first time (each once)."""
+        unranked = [stage for stage in stages if self._enqueue(stage, now, rank_later=True)]
+        self._refile(project, now)
+        for stage in unranked:
+            self.teams[stage.team].queue.push(stage, stage.key, now)
 
     def _mark(self, team: TeamState) -> None:
         """Have the next decision hand out this team's free units."""
@@ -75,7 +86,10 @@ class CapacityMixin:
 
     # ------------------------------------------------------------- dispatch
 
-    def _enqueue(self, stage: StageState, now: float) -> None:
+    def _enqueue(self, stage: StageState, now: float, rank_later: bool = False) -> bool:
+        """Queue a stage at its team (a shared team starts it at once).  With ``rank_later``,
+        a stage of a single-focus team is counted as queued but the caller puts it in the
+        queue under ``stage.key`` once its project's state is settled; returns whether it must."""
         team = self.teams[stage.team]
         team.advance(now)
         stage.status = QUEUED
@@ -88,12 +102,17 @@ class CapacityMixin:
         if team.shared:
             self._start(stage, team, now)
             self._reshare(team, now)
+            return False
+        key = (entered, project.arrival, project.index, stage.index)
+        if rank_later:
+            stage.key = key
         else:
-            team.queue.push(stage, (entered, project.arrival, project.index, stage.index), now)
-            team.queued += 1
-            if team.queued > team.max_queue:
-                team.max_queue = team.queued
-            self._mark(team)
+            team.queue.push(stage, key, now)
+        team.queued += 1
+        if team.queued > team.max_queue:
+            team.max_queue = team.queued
+        self._mark(team)
+        return rank_later
 
     def _dispatch(self, team: TeamState, now: float) -> None:
         queue = team.queue
@@ -173,8 +192,9 @@ class CapacityMixin:
             timer = Timeout(self.env, self._remaining[stage.uid] / stage.rate, (stage, token))
             timer.callbacks.append(self._on_finish)
             self._log(now, project, stage, ev.STARTED, stage.crew)
-        if project.running == 1:
-            self._refile(project, now)
+        # Every start, not only the first: a rule's promise holds only until one of the
+        # project's stages starts, finishes or is interrupted (docs/policies.md).
+        self._refile(project, now)
 
     def _stop(self, stage: StageState, team: TeamState, now: float) -> None:
         """Take a running stage off its team, keeping its progress (team already advanced).

@@ -376,9 +376,8 @@ class Simulation(CapacityMixin):
         if project.unfinished == 0:
             self._deliver(project, now)
             return
-        for stage in project.stages:
-            if stage.status == BLOCKED and stage.waiting_preds == 0:
-                self._enqueue(stage, now)
+        ready = [stage for stage in project.stages if stage.status == BLOCKED and stage.waiting_preds == 0]
+        self._queue_stages(project, ready, now)
 
     def _deliver(self, project: ProjectState, now: float) -> None:
         project.status = DELIVERED
