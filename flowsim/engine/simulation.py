@@ -429,7 +429,9 @@ class Simulation(CapacityMixin):
         """Re-rank a project's queued stages (and funnel entry) after it changed."""
         if self._constant_rank and not force:
             return
-        project.version += 1  # invalidates cached ranks and critical paths
+        # Forget the rank cached for this instant.  Progress (starts, stops, finishes) has
+        # bumped ``version`` already; a change of status alone leaves the critical path as is.
+        project.rank_at = math.nan
         for stage in project.stages:
             if stage.status == QUEUED:
                 self.teams[stage.team].queue.refile(stage, now)
