@@ -616,6 +616,20 @@ def test_pause_under_admit_all_only_loses_the_queue_place(scripted):
     assert stage_spans(results, "pause") == {("p1", "T"): [(0.0, 2.0), (5.0, 7.0)], ("p2", "T"): [(2.0, 5.0)]}
 
 
+def test_expedite_under_preempt_takes_a_unit_at_once(scripted):
+    # T 1 unit, fifo, preempt.  a (effort 10) runs from 0; b (effort 1) waits.  At 2 b is
+    # expedited: it now outranks a, so it takes a's unit at once: b 2-3, a resumes 3-11.
+    results = run({
+        "horizon": 30, "teams": {"T": {"capacity": 1}},
+        "projects": [job("a", 10), job("b", 1)],
+        "policies": {"x": {"sequencing": "fifo", "preempt": True,
+                           "intervention": {"rule": scripted, "script": [[2, "expedite", "b", "urgent"]]}}},
+    })  # fmt: skip
+    assert stage_spans(results, "x") == {("a", "T"): [(0.0, 2.0), (3.0, 11.0)], ("b", "T"): [(2.0, 3.0)]}
+    paused = events(results, "x", "paused")
+    assert list(zip(paused.time, paused.project, paused.reason, strict=True)) == [(2.0, "a", "preempted by b")]
+
+
 def test_expedite_goes_to_the_front(scripted):
     # T 1 unit, fifo.  a, b, c (effort 2 each) at 0: a 0-2.  At 1 c is expedited: c 2-4, b 4-6.
     results = run({

@@ -9,6 +9,7 @@ unregistered in teardown.
 from __future__ import annotations
 
 import re
+import signal
 from pathlib import Path
 
 import pytest
@@ -408,3 +409,69 @@ def test_ranks_see_the_stage_statuses_of_the_moment(registry_guard):
     events = flowsim.run(scenario, replications=1, seed=0, workers=1).events
     at_y = events[(events.team == "Y") & (events.event == "started")]
     assert list(zip(at_y.time, at_y.project, strict=True)) == [(0.0, "k"), (3.0, "o"), (4.0, "p")]
+
+
+class _FewestQueued(SequencingRule):
+    """Fewer queued stages first (k and q get bonuses); stable between changes to the project."""
+
+    def priority(self, project, now):
+        queued = sum(stage.status == "queued" for stage in project.stages)
+        return -queued + {"k": 10.0, "q": -0.5}.get(project.id, 0.0)
+
+    def is_stable(self, project):
+        return True
+
+
+def test_a_paused_project_is_ranked_as_it_is_in_the_funnel(registry_guard, scripted):
+    # wip_limit 2.  At 0 nothing is queued: k (10), p (0), q (-0.5): k and p admitted; k holds
+    # Y 0-10, p's A runs on X 0-1.  At 1 A finishes and p's B queues behind k (p: -1); the
+    # review then pauses p: B leaves Y's queue, so in the funnel p ranks 0 again, above q:
+    # p is admitted again at 1 and q waits until k is delivered at 10.  The rank p had while
+    # its B was queued (-1) would admit q at 1 instead.
+    flowsim.register("sequencing", "test_fewest_queued", replace=True)(_FewestQueued)
+    scenario = scenario_from_dict({
+        "horizon": 30, "teams": {"X": {"capacity": 1}, "Y": {"capacity": 1}, "Z": {"capacity": 1}},
+        "projects": [
+            {"id": "k", "value": {"rate": 1}, "stages": [{"team": "Y", "effort": 10}]},
+            {"id": "p", "value": {"rate": 1}, "stages": [{"team": "X", "effort": 1}, {"team": "Y", "effort": 1}]},
+            {"id": "q", "value": {"rate": 1}, "stages": [{"team": "Z", "effort": 1}]}],
+        "policies": {"fq": {"intake": {"rule": "wip_limit", "limit": 2}, "sequencing": "test_fewest_queued",
+                            "intervention": {"rule": scripted, "script": [[1, "pause", "p", "test"]]}}},
+    })  # fmt: skip
+    events = flowsim.run(scenario, replications=1, seed=0, workers=1).events
+    admitted = events[events.event == "admitted"]
+    assert list(zip(admitted.time, admitted.project, strict=True)) == [(0.0, "k"), (0.0, "p"), (1.0, "p"), (10.0, "q")]
+
+
+class _RunningLast(SequencingRule):
+    """Projects with running stages last (a gets a bonus): ranks that fall when work starts."""
+
+    def priority(self, project, now):
+        return -project.running_stages + (0.5 if project.id == "a" else 0.0)
+
+
+def test_preemption_cannot_go_back_and_forth_within_an_instant(registry_guard):
+    # T (1 unit), preempt.  At 0: a 0.5 > b 0, so a starts; running, a ranks -0.5 < b.  b may not
+    # take the unit a has just started with (b would then rank -1 < a, and so on for ever):
+    # a 0-2, b 2-3, with no preemption.
+    flowsim.register("sequencing", "test_running_last", replace=True)(_RunningLast)
+    scenario = scenario_from_dict({
+        "horizon": 10, "teams": {"T": {"capacity": 1}},
+        "projects": [{"id": "a", "value": {"rate": 1}, "stages": [{"team": "T", "effort": 2}]},
+                     {"id": "b", "value": {"rate": 1}, "stages": [{"team": "T", "effort": 1}]}],
+        "policies": {"rl": {"sequencing": "test_running_last", "preempt": True}},
+    })  # fmt: skip
+    def endless(signum, frame):
+        raise AssertionError("preemption went back and forth: the clock never moved")
+
+    previous = signal.signal(signal.SIGALRM, endless)
+    signal.alarm(30)  # without the guard the run never ends: fail instead of hanging
+    try:
+        events = flowsim.run(scenario, replications=1, seed=0, workers=1).events
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    moves = events[events.event.isin(["started", "paused", "finished"])]
+    assert list(zip(moves.time, moves.project, moves.event, strict=True)) == [
+        (0.0, "a", "started"), (2.0, "a", "finished"), (2.0, "b", "started"), (3.0, "b", "finished"),
+    ]  # fmt: skip

@@ -140,12 +140,16 @@ class CapacityMixin:
 
     def _preempt_for(self, stage: StageState, team: TeamState, now: float) -> bool:
         """Free enough units for ``stage`` from running stages of strictly lower priority,
-        lowest first (latest started first among equals).  False if it cannot."""
+        lowest first (latest started first among equals).  False if it cannot.
+
+        A stage that started at this instant is not taken: a rule that ranks a project
+        lower while it runs would otherwise have two stages take the unit from each
+        other for ever without the clock moving."""
         rank = self._project_rank(stage.project, now)
         lower = [
             (self._project_rank(r.project, now), -r.since, r)
             for r in team.running
-            if self._project_rank(r.project, now) < rank
+            if r.since < now and self._project_rank(r.project, now) < rank
         ]
         lower.sort(key=lambda row: (row[0], row[1]))
         needed = stage.crew - (team.capacity - team.busy)
@@ -276,6 +280,7 @@ class CapacityMixin:
                 team.queued -= 1
                 team.wip -= 1
                 stage.status = BLOCKED
+        project.rank_at = math.nan  # its stages' statuses changed: forget this instant's rank
 
 
 def _discounted_cost(cost_per_time: float, t0: float, t1: float, rho: float) -> float:

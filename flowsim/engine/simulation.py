@@ -432,9 +432,13 @@ class Simulation(CapacityMixin):
         # Forget the rank cached for this instant.  Progress (starts, stops, finishes) has
         # bumped ``version`` already; a change of status alone leaves the critical path as is.
         project.rank_at = math.nan
+        preempt = self.rules.preempt
         for stage in project.stages:
             if stage.status == QUEUED:
-                self.teams[stage.team].queue.refile(stage, now)
+                team = self.teams[stage.team]
+                team.queue.refile(stage, now)
+                if preempt:
+                    self._mark(team)  # it may now outrank running work (an expedite, a rank that rose)
         if project.status == WAITING:
             self.funnel.refile(project, now)
 

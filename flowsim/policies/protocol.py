@@ -8,8 +8,8 @@ realised world.  Times are in the scenario's time unit, money in its currency.
 
 Sequencing: ``priority(project, now) -> float``, higher served first, ties by
 the FIFO key.  Two optional speed-ups keep long queues fast; both promise
-something only while none of the project's stages starts, finishes or is
-interrupted (the engine asks again when one does).  ``is_stable(project)`` may
+something only while none of the project's stages is queued, starts, finishes
+or is interrupted (the engine asks again when one is).  ``is_stable(project)`` may
 return True when the priority cannot change at all.  ``rank_trend(project, now)``
 says more: ``("constant", until)``, ``("falling", until)`` (it never rises) or
 ``("live", until)`` (anything), holding from ``now`` until the time ``until``,
