@@ -62,6 +62,10 @@ class CapacityMixin:
         Ranks are taken once every stage is queued, since a rule may rank by which
         stages wait: the project's stages queued before are re-ranked, the new ones
         ranked for the first time (each once)."""
+        if self._constant_rank:  # ranks never change: nothing to settle first
+            for stage in stages:
+                self._enqueue(stage, now)
+            return
         unranked = [stage for stage in stages if self._enqueue(stage, now, rank_later=True)]
         self._refile(project, now)
         for stage in unranked:
