@@ -340,6 +340,27 @@ def test_live_rule_without_is_stable_sees_time(registry_guard):
         "blk": (0.0, 2.0), "y": (2.0, 3.0), "x": (3.0, 4.0)}  # fmt: skip
 
 
+def _order_at_y(rule: str, o_stages: list[dict]) -> list[tuple[float, str]]:
+    """Starts at team Y of three projects under ``rule``: k holds Y 0-3; p runs R (Z, 10) and
+    A (X, 1) from 0, then B (S, 5) after A, and queues Q at Y; o has ``o_stages`` (Q2 at Y)."""
+    teams = {name: {"capacity": 1} for name in ("X", "Y", "Z", "S", "W")}
+    scenario = scenario_from_dict({
+        "horizon": 30, "teams": teams,
+        "projects": [
+            {"id": "k", "value": {"rate": 1}, "stages": [{"team": "Y", "effort": 3}]},
+            {"id": "p", "value": {"rate": 1}, "stages": [
+                {"name": "R", "team": "Z", "effort": 10, "after": []},
+                {"name": "A", "team": "X", "effort": 1, "after": []},
+                {"name": "Q", "team": "Y", "effort": 1, "after": []},
+                {"name": "B", "team": "S", "effort": 5, "after": ["A"]}]},
+            {"id": "o", "value": {"rate": 1}, "stages": o_stages}],
+        "policies": {"rule": {"sequencing": rule}},
+    })  # fmt: skip
+    events = flowsim.run(scenario, replications=1, seed=0, workers=1).events
+    at_y = events[(events.team == "Y") & (events.event == "started")]
+    return list(zip(at_y.time, at_y.project, strict=True))
+
+
 class _StartedFirst(SequencingRule):
     """More running stages first (k and o get bonuses).  ``is_stable``: the score changes
     only when one of the project's stages starts or stops, when the engine asks again."""
@@ -356,24 +377,11 @@ def test_a_stable_rank_is_asked_again_at_every_start_not_only_the_first(registry
     # (running 2 -> 2.0), o starts R2 (1 + 0.5 = 1.5).  At 1, A finishes (p: 1.0 < 1.5) and B
     # starts (p: 2.0 > 1.5): the second start must be seen, so Y takes p's Q at 3, then o's Q2.
     flowsim.register("sequencing", "test_started_first", replace=True)(_StartedFirst)
-    one = {"Z": {"capacity": 1}, "X": {"capacity": 1}, "W": {"capacity": 1}, "S": {"capacity": 1}}
-    scenario = scenario_from_dict({
-        "horizon": 30, "teams": {**one, "Y": {"capacity": 1}},
-        "projects": [
-            {"id": "k", "value": {"rate": 1}, "stages": [{"team": "Y", "effort": 3}]},
-            {"id": "p", "value": {"rate": 1}, "stages": [
-                {"name": "R", "team": "Z", "effort": 10, "after": []},
-                {"name": "A", "team": "X", "effort": 1, "after": []},
-                {"name": "Q", "team": "Y", "effort": 1, "after": []},
-                {"name": "B", "team": "S", "effort": 5, "after": ["A"]}]},
-            {"id": "o", "value": {"rate": 1}, "stages": [
-                {"name": "R2", "team": "W", "effort": 10, "after": []},
-                {"name": "Q2", "team": "Y", "effort": 1, "after": []}]}],
-        "policies": {"sf": {"sequencing": "test_started_first"}},
-    })  # fmt: skip
-    events = flowsim.run(scenario, replications=1, seed=0, workers=1).events
-    at_y = events[(events.team == "Y") & (events.event == "started")]
-    assert list(zip(at_y.time, at_y.project, strict=True)) == [(0.0, "k"), (3.0, "p"), (4.0, "o")]
+    o_stages = [
+        {"name": "R2", "team": "W", "effort": 10, "after": []},
+        {"name": "Q2", "team": "Y", "effort": 1, "after": []},
+    ]
+    assert _order_at_y("test_started_first", o_stages) == [(0.0, "k"), (3.0, "p"), (4.0, "o")]
 
 
 class _FewestBlocked(SequencingRule):
@@ -393,22 +401,8 @@ def test_ranks_see_the_stage_statuses_of_the_moment(registry_guard):
     # for A (p: -1); at 1 A finishes and B is queued (p: 0, also after B starts).  At 3, Y takes
     # o's Q2 (0.5 > 0), then p's Q at 4.  A rank cached while o waited in the funnel would put p first.
     flowsim.register("sequencing", "test_fewest_blocked", replace=True)(_FewestBlocked)
-    one = {"Z": {"capacity": 1}, "X": {"capacity": 1}, "S": {"capacity": 1}}
-    scenario = scenario_from_dict({
-        "horizon": 30, "teams": {**one, "Y": {"capacity": 1}},
-        "projects": [
-            {"id": "k", "value": {"rate": 1}, "stages": [{"team": "Y", "effort": 3}]},
-            {"id": "p", "value": {"rate": 1}, "stages": [
-                {"name": "R", "team": "Z", "effort": 10, "after": []},
-                {"name": "A", "team": "X", "effort": 1, "after": []},
-                {"name": "Q", "team": "Y", "effort": 1, "after": []},
-                {"name": "B", "team": "S", "effort": 5, "after": ["A"]}]},
-            {"id": "o", "value": {"rate": 1}, "stages": [{"name": "Q2", "team": "Y", "effort": 1}]}],
-        "policies": {"fb": {"sequencing": "test_fewest_blocked"}},
-    })  # fmt: skip
-    events = flowsim.run(scenario, replications=1, seed=0, workers=1).events
-    at_y = events[(events.team == "Y") & (events.event == "started")]
-    assert list(zip(at_y.time, at_y.project, strict=True)) == [(0.0, "k"), (3.0, "o"), (4.0, "p")]
+    o_stages = [{"name": "Q2", "team": "Y", "effort": 1}]
+    assert _order_at_y("test_fewest_blocked", o_stages) == [(0.0, "k"), (3.0, "o"), (4.0, "p")]
 
 
 class _FewestQueued(SequencingRule):
