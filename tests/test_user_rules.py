@@ -469,3 +469,37 @@ def test_preemption_cannot_go_back_and_forth_within_an_instant(registry_guard):
     assert list(zip(moves.time, moves.project, moves.event, strict=True)) == [
         (0.0, "a", "started"), (2.0, "a", "finished"), (2.0, "b", "started"), (3.0, "b", "finished"),
     ]  # fmt: skip
+
+
+class _MostRunning(SequencingRule):
+    """Projects with more stages running first: finish what you started."""
+
+    def priority(self, project, now):
+        return float(project.running_stages)
+
+
+def test_under_preempt_a_start_lets_the_project_take_units_at_other_teams_at_once(registry_guard):
+    # X, Y, Z of 1 unit, preempt.  At 0 ranks tie (nothing runs), so the FIFO key decides: kx
+    # takes X and kz takes Z (0-2), q takes Y (effort 10); p's A (X), C (Z) and B (Y) wait.
+    # At 2 A and C start: p has 2 stages running, above q's 1, so p's B takes Y from q at once
+    # (q ran since 0): B 2-3, q resumes 3-11.  Deciding Y only at the next event (3, when A and
+    # C finish and p drops to 0) would leave B waiting until 10.
+    flowsim.register("sequencing", "test_most_running", replace=True)(_MostRunning)
+    scenario = scenario_from_dict({
+        "horizon": 20, "teams": {"X": {"capacity": 1}, "Y": {"capacity": 1}, "Z": {"capacity": 1}},
+        "projects": [
+            {"id": "kx", "value": {"rate": 1}, "stages": [{"team": "X", "effort": 2}]},
+            {"id": "kz", "value": {"rate": 1}, "stages": [{"team": "Z", "effort": 2}]},
+            {"id": "q", "value": {"rate": 1}, "stages": [{"team": "Y", "effort": 10}]},
+            {"id": "p", "value": {"rate": 1}, "stages": [
+                {"name": "A", "team": "X", "effort": 1, "after": []},
+                {"name": "C", "team": "Z", "effort": 1, "after": []},
+                {"name": "B", "team": "Y", "effort": 1, "after": []}]}],
+        "policies": {"mr": {"sequencing": "test_most_running", "preempt": True}},
+    })  # fmt: skip
+    events = flowsim.run(scenario, replications=1, seed=0, workers=1).events
+    at_y = events[(events.team == "Y") & events.event.isin(["started", "paused", "finished"])]
+    assert list(zip(at_y.time, at_y.project, at_y.event, strict=True)) == [
+        (0.0, "q", "started"), (2.0, "q", "paused"), (2.0, "p", "started"), (3.0, "p", "finished"),
+        (3.0, "q", "started"), (11.0, "q", "finished"),
+    ]  # fmt: skip

@@ -297,11 +297,14 @@ class Simulation(CapacityMixin):
             self._intake(now)
         # Only teams where work was queued or capacity freed since the last decision:
         # units are handed out when they become free (DESIGN section 7).
-        changed, self._changed = self._changed, []
-        for team in changed:
-            team.changed = False
-            if team.queued and (team.busy < team.capacity or self.rules.preempt):
-                self._dispatch(team, now)
+        # Under preemption a start re-ranks its project, whose stages queued at other teams
+        # may now take units there: such teams are marked again and dispatched in turn.
+        while self._changed:
+            changed, self._changed = self._changed, []
+            for team in changed:
+                team.changed = False
+                if team.queued and (team.busy < team.capacity or self.rules.preempt):
+                    self._dispatch(team, now)
 
     def _intake(self, now: float) -> None:
         rule = self.rules.intake
