@@ -49,6 +49,8 @@ POLICIES = {
         "sequencing": "cd3",
         "intervention": {"rule": "review", "every": 5, "cancel_below": 0.5},
     },
+    # Preemption: units change hands mid-stage, and progress must be kept exactly.
+    "preempt-value": {"sequencing": "value", "preempt": True},
 }
 REPLICATIONS = 2
 
