@@ -21,7 +21,6 @@ The last line is ``per-event cost vs plain SimPy: R`` (goal: R <= 3).
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import sys
 import time
@@ -36,17 +35,18 @@ from flowsim.engine.setup import build_rules, make_setup
 from flowsim.world import sample_world
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from plain_portfolio import CountingEnvironment
+from plain_portfolio import CountingEnvironment, differences, engine_deliveries
 from plain_portfolio import simulate as plain_portfolio
 
 BENCH = Path(__file__).resolve().parent.parent / "scenarios" / "bench.yaml"
 
 
-def one_replication(scenario, setup, world, seed: int, replication: int) -> dict[str, tuple[float, int, int]]:
-    """Seconds, SimPy events and stages served (finished) per policy of the scenario on one world."""
+def one_replication(scenario, setup, world, seed: int, replication: int):
+    """Seconds, SimPy events and stages served (finished) per policy of the scenario on one
+    world, and the deliveries under ``fifo`` (None without a fifo policy)."""
     engine_module.simpy.Environment = CountingEnvironment
     try:
-        out = {}
+        out, fifo = {}, None
         for name, policy in scenario.policies.items():
             rules = build_rules(scenario, setup, name, policy, seed, replication)
             start = time.perf_counter()
@@ -55,9 +55,8 @@ def one_replication(scenario, setup, world, seed: int, replication: int) -> dict
             served = sum(1 for row in simulation.log if row[4] == FINISHED)
             out[name] = (time.perf_counter() - start, simulation.env.steps, served)
             if name == "fifo":
-                out["_fifo_deliveries"] = {p.index: p.delivered_at for p in simulation.projects
-                                           if not math.isnan(p.delivered_at)}  # fmt: skip
-        return out
+                fifo = engine_deliveries(simulation)
+        return out, fifo
     finally:
         engine_module.simpy.Environment = simpy.Environment
 
@@ -108,8 +107,7 @@ def main() -> None:
     plain_best, plain_served = float("inf"), 0
     portfolio_best, portfolio_steps, fifo_deliveries, portfolio_deliveries = float("inf"), 0, None, None
     for _ in range(args.repeats):
-        runs = one_replication(scenario, setup, world, seed, args.replication)
-        fifo_deliveries = runs.pop("_fifo_deliveries", None)
+        runs, fifo_deliveries = one_replication(scenario, setup, world, seed, args.replication)
         for name, (seconds, count, stages) in runs.items():
             best[name] = min(best.get(name, float("inf")), seconds)
             steps[name], served[name] = count, stages
@@ -142,10 +140,7 @@ def main() -> None:
           f"{engine_per_event * 1e6:.2f} us/event (best of {args.repeats}); "
           f"per stage served vs per plain customer served: {engine_best / sum(served.values()) / plain_per_job:.2f}")
     if fifo_deliveries is not None:
-        same = fifo_deliveries.keys() == portfolio_deliveries.keys() and all(
-            abs(fifo_deliveries[i] - portfolio_deliveries[i]) <= 1e-9 * max(1.0, fifo_deliveries[i])
-            for i in fifo_deliveries
-        )
+        same = not differences(fifo_deliveries, portfolio_deliveries)
         print(f"plain SimPy portfolio (same world, fifo; a process per project and per stage, no accounting): "
               f"{portfolio_best * 1e3:.1f} ms, {portfolio_steps} events, {portfolio_best / portfolio_steps * 1e6:.2f} "
               f"us/event (its own per-event R: {portfolio_best / portfolio_steps / plain_per_event:.2f}); "

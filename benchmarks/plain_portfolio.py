@@ -26,6 +26,8 @@ reads the world and the engine's ``SimulationSetup`` (capacities).
 
 from __future__ import annotations
 
+import math
+
 import simpy
 
 
@@ -86,3 +88,19 @@ def simulate(world, setup, environment=CountingEnvironment) -> tuple[dict[int, f
             env.process(project_process(project))
     env.run(until=world.horizon)
     return delivered_at, env
+
+
+def engine_deliveries(simulation) -> dict[int, float]:
+    """Delivery time of each project a finished engine ``Simulation`` delivered, by index."""
+    return {p.index: p.delivered_at for p in simulation.projects if not math.isnan(p.delivered_at)}
+
+
+def differences(engine: dict[int, float], plain: dict[int, float]) -> dict[int, tuple[float, float]]:
+    """Projects delivered by one model only, or at different times (1e-9 relative):
+    index -> (engine time, plain time), NaN where one did not deliver."""
+    out = {}
+    for index in engine.keys() | plain.keys():
+        a, b = engine.get(index, math.nan), plain.get(index, math.nan)
+        if not abs(a - b) <= 1e-9 * max(1.0, abs(a)):
+            out[index] = (a, b)
+    return out
