@@ -57,10 +57,10 @@ def measure(data: dict, replications: int) -> dict[str, dict[str, float]]:
     categories = Categories.of(scenario)
     out = {p: {"engine": 0.0, "tables": 0.0, "projects": 0, "max_queue": 0} for p in scenario.policies}
     sampling, projects = 0.0, 0
-    means: dict = {}
+    cache: dict = {}
     for replication in range(replications):
         started = time.perf_counter()
-        world = sample_world(scenario, scenario.seed, replication, means)
+        world = sample_world(scenario, scenario.seed, replication, cache)
         sampling += time.perf_counter() - started
         projects += len(world.projects)
         for code, (name, policy) in enumerate(scenario.policies.items()):

@@ -67,10 +67,10 @@ def simulate_chunk(
     setup = make_setup(scenario, timeline_step)
     categories = Categories.of(scenario)
     parts: dict[str, list[pa.Table]] = {name: [] for name in TABLES}
-    means: dict = {}
+    cache: dict = {}  # what every replication of this scenario computes alike
     for replication in replications:
         with paused_collector():  # a replication's objects are many and short-lived
-            world = sample_world(scenario, seed, replication, means)
+            world = sample_world(scenario, seed, replication, cache)
             for name in policies:
                 rules = build_rules(scenario, setup, name, scenario.policies[name], seed, replication)
                 record = Simulation(setup, world, rules).run()

@@ -137,14 +137,30 @@ def _value_spec(value, rate: float, lump: float, arrival: float) -> ValueSpec:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What a project (or template) body fixes in every world: its stages'
+    structure, and what its effort estimates are made of."""
+
+    stages: tuple[StageSpec, ...]
+    efforts: tuple[Quantity, ...]  # drawn in this order, after the value's rate and lump
+    estimates: tuple[float | None, ...]  # a stage's given estimate, or None
+    effort_means: tuple[float, ...]  # a stage's mean effort; NaN where an estimate is given
+    successors: tuple[tuple[int, ...], ...]
+    topological: tuple[int, ...]
+    chain: bool
+    in_flight: bool
+
+
 class _Builder:
     """Draws the projects of one replication from their streams."""
 
-    def __init__(self, scenario: Scenario, seed: int, replication: int, means: dict | None = None):
+    def __init__(self, scenario: Scenario, seed: int, replication: int, cache: dict | None = None):
         self.scenario = scenario
-        # Means of distributions, by object identity: the same in every replication,
-        # and worth computing once (scipy builds a frozen distribution per call).
-        self.means: dict[int, float] = {} if means is None else means
+        # Means of distributions and shapes of project bodies, by object identity:
+        # the same in every replication of one scenario object, and worth computing
+        # once (scipy builds a frozen distribution per mean).
+        self.cache: dict = {} if cache is None else cache
         self.seed = seed
         self.replication = replication
         self.team_index = {name: i for i, name in enumerate(scenario.teams)}
@@ -153,10 +169,46 @@ class _Builder:
     def mean(self, quantity: Quantity) -> float:
         if isinstance(quantity, (int, float)):
             return float(quantity)
-        key = id(quantity)
-        if key not in self.means:
-            self.means[key] = mean_of(quantity)
-        return self.means[key]
+        key = ("mean", id(quantity))
+        if key not in self.cache:
+            self.cache[key] = mean_of(quantity)
+        return self.cache[key]
+
+    def shape(self, body: Project | Template) -> _Shape:
+        key = ("shape", id(body))
+        shape = self.cache.get(key)
+        if shape is None:
+            shape = self.cache[key] = self._shape_of(body)
+        return shape
+
+    def _shape_of(self, body: Project | Template) -> _Shape:
+        names = [s.name if s.name is not None else s.team for s in body.stages]
+        position = {n: i for i, n in enumerate(names)}
+        stages = []
+        for i, stage in enumerate(body.stages):
+            preds = ((i - 1,) if i > 0 else ()) if stage.after is None else tuple(position[n] for n in stage.after)
+            done = stage.done
+            stages.append(
+                StageSpec(
+                    index=i,
+                    name=names[i],
+                    team=self.team_index[stage.team],
+                    crew=stage.crew,
+                    preds=preds,
+                    done_fully=done is True,
+                    done_effort=0.0 if isinstance(done, bool) else float(done),
+                )
+            )
+        return _Shape(
+            stages=tuple(stages),
+            efforts=tuple(stage.effort for stage in body.stages),
+            estimates=tuple(float(s.estimate) if s.estimate is not None else None for s in body.stages),
+            effort_means=tuple(math.nan if s.estimate is not None else self.mean(s.effort) for s in body.stages),
+            successors=tuple(tuple(j for j, t in enumerate(stages) if i in t.preds) for i in range(len(stages))),
+            topological=_topological_order(stages),
+            chain=all(t.preds == ((t.index - 1,) if t.index else ()) for t in stages),
+            in_flight=any(s.done_fully or s.done_effort > 0 for s in stages),
+        )
 
     def project(
         self,
@@ -176,31 +228,17 @@ class _Builder:
         effort_factor = math.exp(self.sigma * z_effort)
         value_factor = math.exp(self.sigma * z_value)
 
+        shape = self.shape(body)
         value = body.value
         rate = sample_of(value.rate, rng)
         lump = sample_of(value.lump, rng)
-        names = [s.name if s.name is not None else s.team for s in body.stages]
-        position = {n: i for i, n in enumerate(names)}
-        stages, actual, estimate = [], [], []
-        for i, stage in enumerate(body.stages):
-            effort = sample_of(stage.effort, rng)
-            preds = ((i - 1,) if i > 0 else ()) if stage.after is None else tuple(position[n] for n in stage.after)
-            done = stage.done
-            stages.append(
-                StageSpec(
-                    index=i,
-                    name=names[i],
-                    team=self.team_index[stage.team],
-                    crew=stage.crew,
-                    preds=preds,
-                    done_fully=done is True,
-                    done_effort=0.0 if isinstance(done, bool) else float(done),
-                )
-            )
-            actual.append(effort)
-            estimate.append(
-                float(stage.estimate) if stage.estimate is not None else self.mean(stage.effort) * effort_factor
-            )
+        actual = tuple([sample_of(effort, rng) for effort in shape.efforts])
+        estimate = tuple(
+            [
+                given if given is not None else mean * effort_factor
+                for given, mean in zip(shape.estimates, shape.effort_means, strict=True)
+            ]
+        )
         rate_estimate = float(value.estimate) if value.estimate is not None else self.mean(value.rate) * value_factor
         lump_estimate = self.mean(value.lump) * value_factor
         wsjf = None
@@ -219,16 +257,16 @@ class _Builder:
             arrival=arrival,
             depends_on=depends_on,
             promised=promised,
-            stages=tuple(stages),
-            effort_actual=tuple(actual),
-            effort_estimate=tuple(estimate),
+            stages=shape.stages,
+            effort_actual=actual,
+            effort_estimate=estimate,
             value_actual=_value_spec(value, rate, lump, arrival),
             value_estimate=_value_spec(value, rate_estimate, lump_estimate, arrival),
             wsjf=wsjf,
-            in_flight=any(s.done_fully or s.done_effort > 0 for s in stages),
-            successors=tuple(tuple(j for j, t in enumerate(stages) if i in t.preds) for i in range(len(stages))),
-            topological=_topological_order(stages),
-            chain=all(t.preds == ((t.index - 1,) if t.index else ()) for t in stages),
+            in_flight=shape.in_flight,
+            successors=shape.successors,
+            topological=shape.topological,
+            chain=shape.chain,
         )
 
     def arrivals(self, first_index: int) -> list[ProjectWorld]:
@@ -305,13 +343,14 @@ def critical_path(project: ProjectWorld, efforts, start: float) -> float:
     return max(finish)
 
 
-def sample_world(scenario: Scenario, seed: int, replication: int, means: dict | None = None) -> World:
+def sample_world(scenario: Scenario, seed: int, replication: int, cache: dict | None = None) -> World:
     """The world of one replication: a pure function of its first three arguments.
 
-    ``means`` is an optional cache of distribution means shared between
-    replications of the same scenario object (a speed-up only).
+    ``cache`` is an optional dict, shared between replications of the same
+    scenario object, where what every replication computes alike (distribution
+    means, the stages' structure) is kept: a speed-up only.
     """
-    builder = _Builder(scenario, seed, replication, means)
+    builder = _Builder(scenario, seed, replication, cache)
     index_of = {p.id: i for i, p in enumerate(scenario.projects)}
     listed = []
     for i, project in enumerate(scenario.projects):

@@ -168,8 +168,8 @@ def test_world_is_a_pure_function_of_scenario_seed_and_replication():
     assert sample_world(s, 4, 2) == sample_world(s, 4, 2)
     # Same scenario parsed again: equal, not just identical objects.
     assert sample_world(scenario(), 4, 2) == sample_world(s, 4, 2)
-    # A cache of means is a speed-up only.
-    assert sample_world(s, 4, 2, means={}) == sample_world(s, 4, 2)
+    # A cache of means and stage structures is a speed-up only.
+    assert sample_world(s, 4, 2, cache={}) == sample_world(s, 4, 2)
     assert sample_world(s, 4, 2) != sample_world(s, 4, 3)
     assert sample_world(s, 4, 2) != sample_world(s, 5, 2)
 
