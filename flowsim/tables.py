@@ -9,6 +9,7 @@ categoricals with the same categories.  Money and times are float64.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
@@ -32,12 +33,18 @@ class Categories:
         return cls(tuple(scenario.policies), tuple(scenario.teams), tuple(scenario.templates))
 
 
+@lru_cache(maxsize=64)
+def _strings(names: tuple[str | None, ...]) -> pa.StringArray:
+    """``names`` as an Arrow array, built once: a dictionary, or the values a column takes."""
+    return pa.array(list(names), type=pa.string())
+
+
 def _categorical(codes: np.ndarray, names: tuple[str, ...], index_type=pa.int16()) -> pa.DictionaryArray:
     """Codes into ``names``; code -1 is a missing value."""
     codes = np.asarray(codes)
     mask = codes < 0
-    indices = pa.array(np.where(mask, 0, codes).astype(np.int16), type=index_type, mask=mask)
-    return pa.DictionaryArray.from_arrays(indices, pa.array(list(names), type=pa.string()))
+    indices = pa.array(np.where(mask, 0, codes).astype(np.int16), type=index_type, mask=mask if mask.any() else None)
+    return pa.DictionaryArray.from_arrays(indices, _strings(names))
 
 
 def _constant(code: int, n: int, names: tuple[str, ...]) -> pa.DictionaryArray:
@@ -61,7 +68,7 @@ def record_tables(
     lookup = _world_lookup(world, categories)
     projects = {
         **_key(policy_code, replication, n, categories),
-        "project": pa.array(lookup["ids"][rows["project"]], type=pa.string()),
+        "project": lookup["ids"].take(rows["project"]),
         "template": _categorical(lookup["templates"][rows["project"]], categories.templates),
     }
     for name, values in rows.items():
@@ -74,17 +81,18 @@ def record_tables(
 
     events = record.events
     m = len(events["time"])
-    stage_uid = lookup["first_stage"][events["project"]] + events["stage"]
-    stage_names = np.where(events["stage"] >= 0, lookup["stage_names"][np.maximum(stage_uid, 0)], None)
+    stage_names = lookup["stage_names"]  # its last entry is null: the stage of a project-level event
+    stage_uid = np.where(events["stage"] >= 0, lookup["first_stage"][events["project"]] + events["stage"],
+                         len(stage_names) - 1)  # fmt: skip
     event_table = {
         **_key(policy_code, replication, m, categories),
         "time": pa.array(events["time"]),
-        "project": pa.array(lookup["ids"][events["project"]], type=pa.string()),
-        "stage": pa.array(stage_names, type=pa.string()),
+        "project": lookup["ids"].take(events["project"]),
+        "stage": stage_names.take(stage_uid),
         "team": _categorical(events["team"], categories.teams),
         "event": _categorical(events["event"], EVENT_NAMES),
         "units": pa.array(events["units"]),
-        "reason": pa.array(np.where(events["reason"] == "", None, events["reason"]), type=pa.string()),
+        "reason": _strings((None, *record.reasons[1:])).take(events["reason"]),
     }
 
     timeline = record.timeline
@@ -119,7 +127,7 @@ def record_tables(
     }
 
 
-def _world_lookup(world: World, categories: Categories) -> dict[str, np.ndarray]:
+def _world_lookup(world: World, categories: Categories) -> dict:
     """Project ids, template codes and stage names of a world as arrays, built once per world."""
     key = ("tables", categories.templates)
     cached = world.derived.get(key)
@@ -127,13 +135,13 @@ def _world_lookup(world: World, categories: Categories) -> dict[str, np.ndarray]
         projects = world.projects
         sizes = np.fromiter((len(p.stages) for p in projects), dtype=np.int64, count=len(projects))
         cached = {
-            "ids": np.array([p.id for p in projects] + [None], dtype=object)[:-1],
+            "ids": pa.array([p.id for p in projects], type=pa.string()),
             "templates": np.array(
                 [categories.templates.index(p.template) if p.template is not None else -1 for p in projects],
                 dtype=np.int16,
             ),
             "first_stage": np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64),
-            "stage_names": np.array([s.name for p in projects for s in p.stages] + [None], dtype=object)[:-1],
+            "stage_names": pa.array([s.name for p in projects for s in p.stages] + [None], type=pa.string()),
         }
         world.derived[key] = cached
     return cached
@@ -165,5 +173,7 @@ def replication_metrics(record: Record, world: World, policy_code: int, categori
     for team, utilisation in zip(categories.teams, record.teams["utilisation"], strict=True):
         metrics[f"utilisation.{team}"] = utilisation
     table = _key(policy_code, world.replication, 1, categories)
-    table.update({name: pa.array([float(value)]) for name, value in metrics.items()})
+    # One float64 array sliced per column: far cheaper than an Arrow array per Python list.
+    values = pa.array(np.fromiter(metrics.values(), dtype=np.float64, count=len(metrics)))
+    table.update({name: values.slice(i, 1) for i, name in enumerate(metrics)})
     return table

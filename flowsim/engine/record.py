@@ -3,6 +3,8 @@
 ``collect`` reads the finished simulation and returns a ``Record``: five tables
 as dicts of equal-length numpy arrays (project, event, timeline, team and team
 timeline rows).  Policy and replication columns are added by the runner.
+An event's reason is a code into ``Record.reasons``, whose code 0 is "no
+reason", so the log stays numeric until the runner writes it.
 Money stays float64 so that sums and the value identity stay exact; times not
 reached are NaN, never a made-up number.
 """
@@ -37,6 +39,7 @@ class Record:
     timeline: dict[str, np.ndarray]
     teams: dict[str, np.ndarray]
     team_timeline: dict[str, np.ndarray]
+    reasons: tuple[str, ...] = ("",)  # events["reason"] codes into this; 0: no reason
 
 
 def timeline_grid(horizon: float, step: float) -> np.ndarray:
@@ -127,7 +130,6 @@ def collect(sim, timeline_step: float) -> Record:
     }
 
     log = np.array(sim.log, dtype=_LOG_DTYPE)
-    reasons = np.asarray(sim.reasons, dtype=object)
     events = {
         "time": log["time"],
         "project": log["project"],
@@ -135,7 +137,7 @@ def collect(sim, timeline_step: float) -> Record:
         "team": log["team"],
         "event": log["event"],
         "units": log["units"],
-        "reason": reasons[log["reason"]],
+        "reason": log["reason"],
     }
 
     grid = timeline_grid(horizon, step)
@@ -165,7 +167,7 @@ def collect(sim, timeline_step: float) -> Record:
         team_rows["busy"].append(changes[at, 1].astype(np.int32))
         team_rows["queue"].append(changes[at, 2].astype(np.int32))
     team_timeline = {k: np.concatenate(v) if v else np.empty(0) for k, v in team_rows.items()}
-    return Record(projects, events, timeline, teams_out, team_timeline)
+    return Record(projects, events, timeline, teams_out, team_timeline, tuple(sim.reasons))
 
 
 def _remaining_estimate(world_project) -> float:
