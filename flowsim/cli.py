@@ -88,7 +88,7 @@ def run(
     ),
     timeline_step: float = typer.Option(None, "--timeline-step", min=0.0, help="Time between timeline points."),
     report: bool = typer.Option(False, "--report", help="Write report.html at the end."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, results table or verdicts: only errors."),
 ) -> None:
     """Simulate every policy on the same worlds and write the run folder.
 

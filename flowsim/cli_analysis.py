@@ -41,7 +41,10 @@ _REPLICATIONS = typer.Option(100, "--replications", "-n", min=1, help="Worlds si
 _SEED = typer.Option(None, "--seed", help="Seed of the worlds (default: the scenario's).")
 _WORKERS = typer.Option(None, "--workers", "-w", min=1, help="Local processes (default: all cores).")
 _POLICY = typer.Option(None, "--policy", help="The one policy simulated (default: the scenario's first).")
-_OUT = typer.Option(None, "--out", "-o", help="Also write the tables as CSV into this folder.")
+_OUT = typer.Option(
+    None, "--out", "-o",
+    help="Also write the tables as CSV and the answer as a page, whatif_<question>.html, into this folder.",
+)  # fmt: skip
 _QUIET = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr.")
 
 
@@ -177,6 +180,7 @@ def _page(result, name: str) -> str:
         title,
         f"<p class='sub'>{escape(facts)}</p><p><strong>{escape(result.answer)}</strong></p>"
         f"<h3>By {rows}</h3>{''.join(tables)}{f'<ul>{notes}</ul>' if notes else ''}",
+        settings.get("scenario_hash"),
     )
 
 
@@ -357,7 +361,9 @@ def sweep(
     policy: str = typer.Option(
         None, "--policy", help="The one policy simulated (default: the policy the keys edit, else the first)."
     ),
-    out: Path = typer.Option(None, "--out", "-o", help="Write sweep.csv (and the plot sweep.png) into this folder."),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Write sweep.csv, the plot sweep.png and the page sweep.html into this folder."
+    ),
     quiet: bool = _QUIET,
 ) -> None:
     """Run a parameter grid on the same worlds and compare a metric with the first value.

@@ -108,6 +108,7 @@ SUMMARY_METRICS = [
 
 # The part of a what-if or sweep page that the run's report embeds as a section.
 SECTION_START, SECTION_END = "<!-- flowsim:section -->", "<!-- /flowsim:section -->"
+_SCENARIO_META = "flowsim-scenario"
 _ANALYSIS_TITLES = {
     "whatif_admit": "What if we admit it?",
     "whatif_stop": "Which project would we miss least?",
@@ -122,30 +123,61 @@ def table_number(x: float) -> str:
     return money(x) if abs(x) >= 1e4 else f"{x:,.4g}"
 
 
-def analysis_page(title: str, body: str) -> str:
+def analysis_page(title: str, body: str, scenario_hash: str | None = None) -> str:
     """A what-if or sweep page: self-contained, in the report's style, its ``body`` (HTML,
-    escaped by the caller) marked as the section a run's report embeds."""
+    escaped by the caller) marked as the section a run's report embeds.  ``scenario_hash``
+    (``flowsim.runner.scenario_hash`` of the scenario analysed) lets a run's report embed
+    the page only when the run simulated that same scenario."""
+    stamp = f"<meta name='{_SCENARIO_META}' content='{escape(scenario_hash)}'>" if scenario_hash else ""
     return (
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>{stamp}<title>{escape(title)}</title>"
         f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1>{SECTION_START}{body}{SECTION_END}"
         "</body></html>\n"
     )
 
 
-def analysis_sections(run_dir) -> list[tuple[str, str]]:
+def analysis_sections(run_dir, scenario_hash: str | None = None) -> list[tuple[str, str]]:
     """``(title, html)`` of each what-if or sweep page that ``--out`` wrote into ``run_dir``
-    (``whatif_<question>.html``, ``sweep.html``), in the order of the questions."""
+    (``whatif_<question>.html``, ``sweep.html``), in the order of the questions.
+
+    With ``scenario_hash`` (the run's), a page made from another scenario, or from a
+    version that did not record its scenario, is left out, and a last section names
+    it: a folder reused for a new run must not present an old analysis as this run's.
+    """
     run_dir = Path(run_dir)
-    sections = []
+    sections, foreign = [], []
     for name, heading in _ANALYSIS_TITLES.items():
         path = run_dir / f"{name}.html"
         if not path.is_file():
             continue
         page = path.read_text(encoding="utf-8")
         start, end = page.find(SECTION_START), page.find(SECTION_END)
-        if start >= 0 and end > start:  # a page of this version: its marked body
-            sections.append((heading, page[start + len(SECTION_START) : end]))
+        if start < 0 or end <= start:  # not a page of this kind
+            continue
+        if scenario_hash is not None and _page_scenario(page) != scenario_hash:
+            foreign.append(path.name)
+            continue
+        sections.append((heading, page[start + len(SECTION_START) : end]))
+    if foreign:
+        listed = ", ".join(escape(name) for name in foreign)
+        sections.append((
+            "Analyses not included",
+            f"<p class='alert'>{listed} in this folder analysed another scenario than this run's "
+            "(or an earlier version of it): run the analysis again with <code>--out</code> this folder "
+            "to include it.</p>",
+        ))  # fmt: skip
     return sections
+
+
+def _page_scenario(page: str) -> str | None:
+    """The scenario hash an analysis page was stamped with, or None."""
+    marker = f"<meta name='{_SCENARIO_META}' content='"
+    at = page.find(marker)
+    if at < 0:
+        return None
+    start = at + len(marker)
+    end = page.find("'", start)
+    return page[start:end] if end > start else None
 
 
 def write_report(run_dir, *, title: str | None = None, extra_sections: list[tuple[str, str]] | None = None) -> Path:
@@ -155,7 +187,8 @@ def write_report(run_dir, *, title: str | None = None, extra_sections: list[tupl
     appends ``(title, html)`` sections: the title is escaped, the HTML is
     inserted as given (escape any scenario text in it; ``embed_figure`` turns a
     figure into HTML).  What-if and sweep pages written into the folder with
-    ``--out`` follow as sections of their own (``analysis_sections``).  The
+    ``--out`` follow as sections of their own (``analysis_sections``), if they
+    analysed the run's scenario.  The
     file is replaced atomically.
     """
     from .results import Results
@@ -174,7 +207,8 @@ def write_report(run_dir, *, title: str | None = None, extra_sections: list[tupl
         ]
     else:
         sections = [("summary", "Summary", "<p class='alert'>No replication completed: nothing to report.</p>")]
-    for i, (name, html) in enumerate([*(extra_sections or []), *analysis_sections(run_dir)]):
+    analyses = analysis_sections(run_dir, results.manifest.get("scenario_hash"))
+    for i, (name, html) in enumerate([*(extra_sections or []), *analyses]):
         sections.append((f"extra-{i}", name, html))
     nav = " ".join(f'<a href="#{key}">{escape(name)}</a>' for key, name, _ in sections)
     parts.append(f"<nav>{nav}</nav>")

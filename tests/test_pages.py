@@ -68,3 +68,23 @@ def test_run_report_embeds_the_analyses_written_into_its_folder(tmp_path):
         '<section id="extra-1">'
     )
     assert not re.search(r"<td>-?[\d.]+e[+-]\d+</td>", html)  # money as money in the embedded tables
+
+
+def test_a_new_run_of_another_scenario_does_not_embed_the_old_analyses(tmp_path):
+    invoke = CliRunner().invoke
+    first, second = str(SCENARIOS / "wip_limits.yaml"), str(SCENARIOS / "bottleneck.yaml")
+    capacity = invoke(app, ["whatif", "capacity", first, "-n", "2", "-w", "1", "-q", "--out", str(tmp_path)])
+    assert capacity.exit_code == 0, capacity.output
+    # The same folder now holds a run of the other scenario: the capacity page is not about it.
+    run = invoke(app, ["run", second, "-n", "2", "-w", "1", "-q", "--out", str(tmp_path), "--report"])
+    assert run.exit_code == 0, run.output
+    html = (tmp_path / "report.html").read_text()
+    titles = re.findall(r'<section id="extra-\d+"><h2>([^<]+)</h2>', html)
+    assert titles == ["Analyses not included"]
+    assert "whatif_capacity.html in this folder analysed another scenario" in html
+    # Run again on the first scenario: the page is this run's scenario's again, and embedded.
+    run = invoke(app, ["run", first, "-n", "2", "-w", "1", "-q", "--out", str(tmp_path), "--report"])
+    assert run.exit_code == 0, run.output
+    html = (tmp_path / "report.html").read_text()
+    titles = re.findall(r'<section id="extra-\d+"><h2>([^<]+)</h2>', html)
+    assert titles == ["Where are we constrained, and what is relaxing it worth?"]

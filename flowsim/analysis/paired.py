@@ -29,6 +29,7 @@ import pandas as pd
 from ..errors import FlowsimError, ScenarioError, listing
 from ..format import money
 from ..results import Results
+from ..runner import scenario_hash
 from ..scenario import read_yaml, scenario_from_dict
 from ..scenario.model import Project, Scenario
 from ..stats import mean_ci
@@ -60,7 +61,8 @@ class WhatIf:
     ``metric`` with ``mean``, ``ci_low``, ``ci_high`` (95% Student-t over
     replications); ``replications``: the paired values, per replication, that
     both are computed from (tidy, long); ``answer``: one sentence in money;
-    ``settings``: scenario, policy, seed, replications, horizon, time unit;
+    ``settings``: scenario (its name and hash), policy, seed, replications,
+    horizon, time unit;
     ``notes``: anything left out or assumed, for the reader.
     """
 
@@ -164,6 +166,7 @@ class Paired:
     def settings(self, **extra: Any) -> dict:
         return {
             "scenario": self.scenario.name,
+            "scenario_hash": scenario_hash(self.scenario),  # which run folders' reports may embed it
             "source": self.source,
             "policy": self.policy,
             "seed": self.seed,

@@ -370,4 +370,5 @@ def _sweep_page(result: Sweep, figure) -> str:
     table = result.table.to_html(index=False, float_format=table_number, border=0)
     title = f"flowsim sweep: {result.parameter}"
     figure_html = embed_figure(figure, f"{result.metric} against {result.parameter}", caption)
-    return analysis_page(title, f"<p>{escape(result.answer)}</p>{figure_html}<h3>Values</h3>{table}")
+    body = f"<p>{escape(result.answer)}</p>{figure_html}<h3>Values</h3>{table}"
+    return analysis_page(title, body, result.settings.get("scenario_hash"))
