@@ -74,8 +74,9 @@ def simulate(world, setup, environment=CountingEnvironment) -> tuple[dict[int, f
 
     def project_process(project):
         yield env.timeout(project.arrival)
-        if project.depends_on:
-            yield env.all_of([delivered_event[i] for i in project.depends_on])
+        waiting = [delivered_event[i] for i in project.depends_on if not delivered_event[i].processed]
+        if waiting:  # an all_of on delivered projects would still cost a step, and fall behind other arrivals
+            yield env.all_of(waiting)
         finished = [env.event() for _ in project.stages]
         for spec in project.stages:
             env.process(stage(project, spec, finished))
