@@ -13,7 +13,7 @@ import math
 import re
 import types
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Union, get_args, get_origin
 
 from pydantic import Field
@@ -41,13 +41,16 @@ class Described(str):
 NOTHING = Described("nothing")
 
 
-def show(value: object) -> str:
-    """``value`` as a user would write it in YAML flow style, cut to one short line."""
-    text = _show(value)
+def show(value: object, *, as_read: bool = False) -> str:
+    """``value`` as a user would write it in YAML flow style, cut to one short line.
+
+    ``as_read``: the value is the file's own (not one pydantic converted), so a
+    float is shown as a float even when it is whole (``seed: 3.0`` shows 3.0)."""
+    text = _show(value, as_read)
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
 
-def _show(value: object) -> str:
+def _show(value: object, as_read: bool = False) -> str:
     if isinstance(value, Described):
         return str(value)
     if value is None:
@@ -60,14 +63,14 @@ def _show(value: object) -> str:
         if math.isinf(value):
             return "inf" if value > 0 else "-inf"
         # YAML reads ``3`` as an int and pydantic turns it into 3.0: show what was written.
-        if value.is_integer() and abs(value) < 1e15:
+        if not as_read and value.is_integer() and abs(value) < 1e15:
             return str(int(value))
         return repr(value)
     if isinstance(value, Mapping):
-        items = ", ".join(f"{_show_key(k)}: {_show(v)}" for k, v in value.items())
+        items = ", ".join(f"{_show_key(k)}: {_show(v, as_read)}" for k, v in value.items())
         return "{" + items + "}"
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
+        return "[" + ", ".join(_show(v, as_read) for v in value) + "]"
     if hasattr(value, "model_dump"):  # a pydantic model, e.g. a distribution
         return _show(value.model_dump(by_alias=True, exclude_defaults=False))
     if isinstance(value, (int, str)):
@@ -115,10 +118,11 @@ class Problem:
     path: str
     rule: str
     value: object
+    as_read: bool = field(default=False, compare=False)  # ``value`` as the file has it (see ``show``)
 
     def __str__(self) -> str:
         where = f"{self.source}: {self.path}" if self.path else self.source
-        return f"{where} must be {self.rule}, got {show(self.value)}"
+        return f"{where} must be {self.rule}, got {show(self.value, as_read=self.as_read)}"
 
 
 class ScenarioError(FlowsimError):
@@ -289,7 +293,7 @@ def validation_problems(
             found.append(kept)
         else:
             found.extend(_describe(item, model, noun) for item in kept)
-    problems = [Problem(source, format_path(prefix + path), rule, value) for path, rule, value in found]
+    problems = [Problem(source, format_path(prefix + path), rule, value, as_read=True) for path, rule, value in found]
     # Some branches report the same thing twice; values may be unhashable, so compare texts.
     return list({str(p): p for p in problems}.values())
 

@@ -23,6 +23,7 @@ import flowsim
 from flowsim.cli import app
 from flowsim.errors import Problem, ScenarioError
 from flowsim.scenario import Scenario, load_scenario, scenario_from_dict
+from flowsim.world import sample_world
 
 BAD = Path(__file__).parent / "fixtures" / "bad"
 ROOT = Path(flowsim.__file__).resolve().parent.parent
@@ -433,6 +434,24 @@ CASES = {
             "(policy 'safe' sequences by wsjf), got none of them",
         ],
     ),
+    # -- found by the scenario reference's audit ---------------------------------
+    "a team loss beside switching's own loss": (
+        lambda d: d["teams"]["ux"].update(switching={"rule": "flat", "loss": 0.2}, loss=0.5),
+        ["teams.ux.loss must be left out when switching gives its own loss (0.2), got 0.5"],
+    ),
+    "a whole float where a whole number is needed is shown as written": (
+        lambda d: (d.update(seed=3.0), d["teams"]["platform"].update(capacity=2.0)),
+        ["seed must be a whole number, got 3.0", "teams.platform.capacity must be a whole number, got 2.0"],
+    ),
+    "a rule given both flat parameters and a params mapping": (
+        lambda d: d["policies"]["cd3-wip6"].update(intake={"rule": "wip_limit", "limit": 6, "params": {"limit": 2}}),
+        ["policies.cd3-wip6.intake.params must be a known parameter of wip_limit (allowed: limit), got 'params'"],
+    ),
+    "a switching table point below one task, which would be ignored": (
+        lambda d: d["teams"]["ux"].update(switching=[[0.5, 0.5], [2, 0.5]]),
+        ["teams.ux.switching must be a table whose tasks start at 1 or above, with fraction 1 at 1 task (f(1) = 1), "
+         "got [[0.5, 0.5], [2, 0.5]]"],
+    ),
     # -- several mistakes: all reported ----------------------------------------
     "several parse problems at once": (
         lambda d: (d.update(horizon=-1), d["teams"]["ux"].update(capacity=0)),
@@ -595,3 +614,18 @@ def test_defaults_when_no_policies_given():
     assert list(scenario.policies) == ["baseline"]
     assert scenario.policies["baseline"].intake.rule == "admit_all"
     assert scenario.policies["baseline"].sequencing.rule == "fifo"
+
+
+def test_done_zero_is_no_work_done_so_not_in_flight():
+    """``done: 0`` is no work done: the project is not in flight, may arrive later and
+    depend on others (validation agrees with the engine, which admits it as usual)."""
+    data = copy.deepcopy(BASE)
+    data["projects"][1]["stages"][0]["done"] = 0
+    data["projects"][1]["arrival"] = 10
+    scenario = scenario_from_dict(data)
+    world = sample_world(scenario, 1, 0)
+    assert not world.projects[1].in_flight and world.projects[2].in_flight
+    data["projects"][1]["stages"][0]["done"] = 0.5  # some work done: in flight, so it cannot wait
+    with pytest.raises(ScenarioError) as caught:
+        scenario_from_dict(data, source="x.yaml")
+    assert [p.path for p in caught.value.problems] == ["projects[1].depends_on", "projects[1].arrival"]

@@ -139,9 +139,10 @@ class _Checker:
             self._body(path, project, template=False)
         ids = list(first_with_id)
         for i, project in enumerate(self.s.projects):
-            if any(stage.done is not False for stage in project.stages):
+            if any(stage.done is True or (stage.done is not False and stage.done > 0) for stage in project.stages):
                 # Work under way counts as admitted at time 0 (DESIGN section 4), which
-                # contradicts waiting for other projects or arriving later.
+                # contradicts waiting for other projects or arriving later.  ``done: 0``
+                # is no work done: not in flight, as the engine treats it.
                 if project.depends_on:
                     rule = "empty for a project in flight (a stage has done), since it is admitted at time 0"
                     self.add(("projects", i, "depends_on"), rule, list(project.depends_on))

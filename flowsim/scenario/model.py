@@ -48,7 +48,10 @@ class RuleRef(Strict):
     def _from_name_or_mapping(cls, data: Any) -> Any:
         if isinstance(data, str):
             return {"rule": data, "params": {}}
-        if isinstance(data, dict) and "params" not in data:
+        # ``{rule, params}`` with nothing else is how Python code builds a reference
+        # (``RuleRef(rule=..., params=...)``); any other mapping is the file's flat form,
+        # where every key but ``rule`` is a parameter of the rule.
+        if isinstance(data, dict) and not (set(data) == {"rule", "params"} and isinstance(data["params"], dict)):
             if "rule" not in data:
                 # Messages read "<path> must be <this>, got <value>" (flowsim.errors).
                 raise ValueError("a rule name or {rule: NAME, ...parameters}")
@@ -100,6 +103,9 @@ class Switching(Strict):
             points = [k for k, _ in self.table or []]
             if not points or points != sorted(points) or len(set(points)) != len(points):
                 raise ValueError("a table [[tasks, fraction], ...] with strictly increasing tasks")
+            # Up to one task per unit there is no switching (f = 1); a point there would be ignored.
+            if points[0] < 1 or (points[0] == 1 and self.table[0][1] != 1):
+                raise ValueError("a table whose tasks start at 1 or above, with fraction 1 at 1 task (f(1) = 1)")
         return self
 
 
@@ -124,6 +130,8 @@ class Team(Strict):
             switching = info.data.get("switching")
             if switching is None or switching.rule != "flat":
                 raise ValueError("set only with switching: flat")
+            if switching.loss is not None:  # two losses: one would be silently ignored
+                raise ValueError(f"left out when switching gives its own loss ({switching.loss:g})")
         return value
 
     def switching_curve(self) -> Switching:
