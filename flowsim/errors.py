@@ -8,6 +8,7 @@ written in YAML flow style, so the user can find them in the file.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import math
 import re
@@ -57,6 +58,8 @@ def _show(value: object, as_read: bool = False) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (datetime.date, datetime.datetime)):  # YAML reads 2024-06-30 as a date
+        return value.isoformat()
     if isinstance(value, float):
         if math.isnan(value):
             return "nan"
@@ -90,6 +93,8 @@ def format_path(parts: Iterable[str | int]) -> str:
             out += f"[{part}]"
         elif isinstance(part, str) and _SIMPLE_KEY.match(part):
             out += f".{part}" if out else part
+        elif not isinstance(part, str):  # a mapping key YAML read as true, null, a date...
+            out += f"[{_show(part)}]"
         else:
             # A key with spaces or dots would make the path ambiguous: quote it.
             out += f"[{part!r}]"
@@ -201,14 +206,20 @@ def _locate(error: dict, data: object) -> _Located:
     i = 0
     while i < len(loc):
         part = loc[i]
+        if isinstance(current, Mapping):
+            part = _key_in(current, part)
         in_mapping = isinstance(current, Mapping) and part in current
         in_list = isinstance(current, (list, tuple)) and isinstance(part, int) and 0 <= part < len(current)
         if in_mapping or in_list:
             # A mapping key YAML read as a number is still a key, not a list position.
-            path.append(str(part) if in_mapping and not isinstance(part, str) else part)
+            # (true, null or a date stay as they are, shown as YAML writes them).
+            is_number = isinstance(part, (int, float)) and not isinstance(part, bool)
+            path.append(str(part) if in_mapping and is_number else part)
             current = current[part]
         elif part == "[key]":
             pass  # the mapping key itself is wrong; the path already ends at it
+        elif isinstance(current, Mapping) and i + 1 < len(loc) and _key_in(current, loc[i + 1]) in current:
+            pass  # a level a before-validator added (a rule's flat parameters under ``params``)
         elif _is_label(part):
             if site is None:
                 site, branch = tuple(path), part
@@ -223,6 +234,22 @@ def _locate(error: dict, data: object) -> _Located:
             current = None
         i += 1
     return _Located(error, tuple(path), site, branch)
+
+
+def _key_in(mapping: Mapping, part: object) -> object:
+    """The key of ``mapping`` that pydantic's error location ``part`` names.
+
+    pydantic reports a key YAML read as ``true`` as 1, and ``null`` or a date as
+    its text ('None', '2024-01-01'): find the key the file has, so that messages
+    show it as written.  ``part`` itself when nothing else matches."""
+    if isinstance(part, str) and part in mapping:
+        return part
+    for key in mapping:
+        if isinstance(key, str) or (isinstance(key, int) and not isinstance(key, bool)):
+            continue
+        if key == part or str(part) in (str(key), repr(key)):
+            return key
+    return part
 
 
 def _is_shape(item: _Located) -> bool:
@@ -308,7 +335,7 @@ def _describe(item: _Located, model: type | None, noun: str) -> tuple[tuple, str
     if kind == "extra_forbidden":
         return path, _known_key(path[-1] if path else "", model, error["loc"][:-1], noun), path[-1]
     if error["loc"] and error["loc"][-1] == "[key]":
-        return path, f"a name written as text (quote it: '{value}')", value
+        return path, f"a name written as text ({_quote_hint(value)})", value
     if kind == "union_tag_invalid":
         tags = re.findall(r"'([^']*)'", ctx.get("expected_tags", ""))
         return (*path, _discriminator(ctx)), f"one of {listing(tags)}", ctx.get("tag")
@@ -331,12 +358,21 @@ def _describe(item: _Located, model: type | None, noun: str) -> tuple[tuple, str
         word = "true or false" if kind.startswith("bool") else _SHAPE_WORDS.get(kind.split("_")[0], "valid")
         return path, word, value
     if kind == "invalid_key":
-        return path, "a key written as text", value
+        return path, f"a key written as text ({_quote_hint(value)})", value
     message = error["msg"]
     for lead in ("Value error, ", "Assertion failed, ", "Input should be "):
         if message.startswith(lead):
             return path, message[len(lead) :], value
     return path, f"valid ({message})", value
+
+
+def _quote_hint(key: object) -> str:
+    """How to write ``key`` as text in YAML."""
+    if isinstance(key, bool):
+        return "quote it: YAML reads unquoted yes, no, on, off, true and false as true or false"
+    if key is None:
+        return "quote it: YAML reads an unquoted null or ~ as nothing"
+    return f"quote it: '{_show(key)}'"
 
 
 def _length(ctx: dict, word: str, key: str) -> str:
