@@ -452,6 +452,17 @@ CASES = {
         ["teams.ux.switching must be a table whose tasks start at 1 or above, with fraction 1 at 1 task (f(1) = 1), "
          "got [[0.5, 0.5], [2, 0.5]]"],
     ),
+    # -- sizes that would never finish or fit in memory ---------------------------
+    "a timeline of more than a million points": (
+        lambda d: d.update(timeline_step=0.0001),
+        ["timeline_step must be at least 0.000104 (horizon / 1,000,000: a replication's timeline holds at most "
+         "1,000,000 points), got 0.0001"],
+    ),
+    "an arrival rate of more than ten million projects": (
+        lambda d: d["arrivals"][0].update(rate=1e6),
+        ["arrivals[0].rate must be at most 100000 per time unit (at most 10,000,000 expected arrivals over the "
+         "stream's window), got 1000000"],
+    ),
     # -- several mistakes: all reported ----------------------------------------
     "several parse problems at once": (
         lambda d: (d.update(horizon=-1), d["teams"]["ux"].update(capacity=0)),
@@ -629,3 +640,24 @@ def test_done_zero_is_no_work_done_so_not_in_flight():
     with pytest.raises(ScenarioError) as caught:
         scenario_from_dict(data, source="x.yaml")
     assert [p.path for p in caught.value.problems] == ["projects[1].depends_on", "projects[1].arrival"]
+
+
+def test_numbers_in_scientific_notation_are_numbers(tmp_path):
+    """YAML 1.1 reads ``2e4`` (no dot) as text; a scenario reads it as the number it is."""
+    path = tmp_path / "sci.yaml"
+    path.write_text("horizon: 1.04e2\nteams: {dev: {capacity: 1, cost_rate: 2e3}}\n"
+                    "projects: [{id: a, value: {rate: 5E+4}, stages: [{team: dev, effort: 1e0}]}]\n")  # fmt: skip
+    scenario = load_scenario(path)
+    assert scenario.horizon == 104.0 and scenario.teams["dev"].cost_rate == 2000.0
+    assert scenario.projects[0].value.rate == 50000.0 and scenario.projects[0].stages[0].effort == 1.0
+    path.write_text("horizon: 104\nteams: {dev: {capacity: 1}}\n"
+                    "projects: [{id: 1e3x, stages: [{team: dev, effort: 1}]}]\n")  # fmt: skip
+    assert load_scenario(path).projects[0].id == "1e3x"  # not a number: still text
+
+
+def test_a_timeline_step_override_with_too_many_points_is_refused():
+    result = runner.invoke(app, ["run", str(Path(__file__).parent / "fixtures" / "design_example.yaml"), "-n", "1",
+                                 "-w", "1", "-q", "--timeline-step", "0.00001"])  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("--timeline-step must be at least ")
+    assert "got 1e-05" in result.stderr and "Traceback" not in result.output

@@ -37,9 +37,25 @@ _PROFILE_OF = {
 _WSJF_FIELDS = ("business_value", "time_criticality", "risk_reduction", "job_size")
 
 
+# Sizes beyond which a replication could not finish or fit in memory: a
+# horizon or a rate off by orders of magnitude is a mistake, and is refused
+# before a run starts rather than hanging it.
+MAX_TIMELINE_POINTS = 1_000_000  # per replication and policy
+MAX_EXPECTED_ARRIVALS = 10_000_000  # per arrival stream and replication
+
+
+def timeline_step_rule(horizon: float, step: float) -> str | None:
+    """Why ``step`` cannot be the timeline step over ``horizon`` (None when it can)."""
+    if horizon / step > MAX_TIMELINE_POINTS:
+        return (f"at least {show(horizon / MAX_TIMELINE_POINTS)} (horizon / {MAX_TIMELINE_POINTS:,}: a "
+                f"replication's timeline holds at most {MAX_TIMELINE_POINTS:,} points)")  # fmt: skip
+    return None
+
+
 def check_scenario(scenario: Scenario) -> list[Problem]:
     """Every cross-check problem of a parsed scenario (empty when it is usable)."""
     checker = _Checker(scenario)
+    checker.sizes()
     checker.teams()
     checker.projects()
     checker.templates()
@@ -99,6 +115,11 @@ class _Checker:
         self.problems.append(Problem(self.s.source, format_path(path), rule, value))
 
     # -- teams -------------------------------------------------------------
+
+    def sizes(self) -> None:
+        rule = timeline_step_rule(self.s.horizon, self.s.timeline_step)
+        if rule is not None:
+            self.add(("timeline_step",), rule, self.s.timeline_step)
 
     def teams(self) -> None:
         horizon = self.s.horizon
@@ -297,6 +318,12 @@ class _Checker:
                 self.add((*path, "end"), f"at most the horizon ({show(horizon)})", stream.end)
             elif stream.start >= horizon:
                 self.add((*path, "start"), f"below the horizon ({show(horizon)})", stream.start)
+            else:
+                window = min(stream.end if stream.end is not None else horizon, horizon) - stream.start
+                if stream.rate * window > MAX_EXPECTED_ARRIVALS:
+                    rule = (f"at most {show(MAX_EXPECTED_ARRIVALS / window)} per time unit (at most "
+                            f"{MAX_EXPECTED_ARRIVALS:,} expected arrivals over the stream's window)")  # fmt: skip
+                    self.add((*path, "rate"), rule, stream.rate)
         # Arriving projects are named ``<stream>-<n>``: a listed id of that form
         # would make two projects indistinguishable in the results.
         for i, project in enumerate(self.s.projects):

@@ -9,6 +9,7 @@ fixes a file in one pass rather than one error per run.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,15 @@ class _Loader(yaml.SafeLoader):
                 except TypeError:  # an unhashable key: the base loader reports it
                     pass
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.1 (PyYAML) reads ``1e9`` or ``5E-3`` as text, since its floats need a dot;
+# YAML 1.2 and every user read them as numbers, and so does a scenario.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def _parse(text: str, source: str) -> Any:
