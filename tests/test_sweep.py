@@ -128,3 +128,14 @@ def test_cli_sweep_prints_the_table_and_writes_its_files(tmp_path):
     assert bad.exit_code == 2
     assert "teams has no key 'ops'" in bad.output and "got 'teams.ops.capacity'" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_the_ideal_value_can_be_swept_and_has_no_best():
+    """``value_ideal`` moves with a value setting, not with the schedule: no best is marked."""
+    data = copy.deepcopy(WIP)
+    rates = [p["value"]["rate"] for p in data["projects"]]
+    result = sweep(data, {"projects.0.value.rate": [rates[0], 2 * rates[0]]}, metric="value_ideal", **FAST)
+    assert result.best is None and not result.table["best"].any()
+    assert result.answer.startswith("value_ideal has no better direction")
+    low, high = result.table["mean"].tolist()
+    assert high > low

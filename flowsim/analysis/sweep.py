@@ -187,7 +187,8 @@ def _grid(settings) -> list[tuple[str, list[Any]]]:
 
 
 def _known_metrics(scenario: Scenario) -> list[str]:
-    return [*DIRECTIONS, *(f"utilisation.{team}" for team in scenario.teams)]
+    # Every metric of a replication row; those without a better direction get no "best".
+    return [*DIRECTIONS, "value_ideal", "npv_ideal", *(f"utilisation.{team}" for team in scenario.teams)]
 
 
 def _policies_edited(keys: list[str]) -> list[str]:
