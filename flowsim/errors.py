@@ -218,7 +218,10 @@ def _locate(error: dict, data: object) -> _Located:
             current = current[part]
         elif part == "[key]":
             pass  # the mapping key itself is wrong; the path already ends at it
-        elif isinstance(current, Mapping) and i + 1 < len(loc) and _key_in(current, loc[i + 1]) in current:
+        elif (
+            isinstance(current, Mapping) and not _is_label(part) and i + 1 < len(loc)
+            and _key_in(current, loc[i + 1]) in current
+        ):  # fmt: skip
             pass  # a level a before-validator added (a rule's flat parameters under ``params``)
         elif _is_label(part):
             if site is None:
@@ -372,7 +375,9 @@ def _quote_hint(key: object) -> str:
         return "quote it: YAML reads unquoted yes, no, on, off, true and false as true or false"
     if key is None:
         return "quote it: YAML reads an unquoted null or ~ as nothing"
-    return f"quote it: '{_show(key)}'"
+    if isinstance(key, int):
+        return f"quote it: '{key}'"
+    return "quote it as you wrote it"  # a float or a date: YAML has already changed its spelling
 
 
 def _length(ctx: dict, word: str, key: str) -> str:

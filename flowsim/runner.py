@@ -37,7 +37,7 @@ import simpy
 from . import __version__
 from .engine.setup import build_rules, make_setup
 from .engine.simulation import Simulation, paused_collector
-from .errors import FlowsimError
+from .errors import FlowsimError, show
 from .scenario.checks import timeline_step_rule
 from .scenario.model import Scenario
 from .stats import target_half_widths
@@ -418,8 +418,10 @@ def execute(
     workers = default_workers() if workers is None else max(1, workers)
     # Chunk bounds never depend on the number of workers, so neither do the files.
     size = chunk_size or default_chunk_size(total)
-    if timeline_step is not None and (rule := timeline_step_rule(scenario.horizon, timeline_step)) is not None:
-        raise FlowsimError(f"--timeline-step must be {rule}, got {timeline_step:g}")
+    step = scenario.timeline_step if timeline_step is None else timeline_step
+    if (rule := timeline_step_rule(scenario.horizon, step)) is not None:
+        where = f"{scenario.source}: timeline_step" if timeline_step is None else "timeline_step (--timeline-step)"
+        raise FlowsimError(f"{where} must be {rule}, got {show(step)}")
     make_setup(scenario, timeline_step)  # fail fast on unsupported features, before any worker starts
     started = time.time()
     manifest = manifest_for(

@@ -92,7 +92,8 @@ def record_tables(
         "team": _categorical(events["team"], categories.teams),
         "event": _categorical(events["event"], EVENT_NAMES),
         "units": pa.array(events["units"]),
-        "reason": _strings((None, *record.reasons[1:])).take(events["reason"]),
+        # Reasons vary per run (they name projects): not worth caching like the dictionaries.
+        "reason": pa.array([None, *record.reasons[1:]], type=pa.string()).take(events["reason"]),
     }
 
     timeline = record.timeline

@@ -453,11 +453,6 @@ CASES = {
          "got [[0.5, 0.5], [2, 0.5]]"],
     ),
     # -- sizes that would never finish or fit in memory ---------------------------
-    "a timeline of more than a million points": (
-        lambda d: d.update(timeline_step=0.0001),
-        ["timeline_step must be at least 0.000104 (horizon / 1,000,000: a replication's timeline holds at most "
-         "1,000,000 points), got 0.0001"],
-    ),
     "an arrival rate of more than ten million projects": (
         lambda d: d["arrivals"][0].update(rate=1e6),
         ["arrivals[0].rate must be at most 100000 per time unit (at most 10,000,000 expected arrivals over the "
@@ -659,5 +654,19 @@ def test_a_timeline_step_override_with_too_many_points_is_refused():
     result = runner.invoke(app, ["run", str(Path(__file__).parent / "fixtures" / "design_example.yaml"), "-n", "1",
                                  "-w", "1", "-q", "--timeline-step", "0.00001"])  # fmt: skip
     assert result.exit_code == 2
-    assert result.stderr.strip().startswith("--timeline-step must be at least ")
+    assert result.stderr.strip().startswith("timeline_step (--timeline-step) must be at least ")
     assert "got 1e-05" in result.stderr and "Traceback" not in result.output
+
+
+def test_a_files_own_timeline_step_with_too_many_points_stops_the_run(tmp_path):
+    path = tmp_path / "fine.yaml"
+    path.write_text("horizon: 52\ntimeline_step: 0.00001\nteams: {dev: {capacity: 1}}\n")
+    assert validate(path).exit_code == 0  # a run may still override it
+    result = runner.invoke(app, ["run", str(path), "-n", "1", "-w", "1", "-q"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip() == (
+        f"{path}: timeline_step must be at least 5.2e-05 (horizon / 1,000,000: a replication's timeline has at "
+        "most 1,000,000 steps), got 1e-05"
+    )
+    with pytest.raises(flowsim.FlowsimError, match=r"timeline_step \(--timeline-step\) must be a finite number"):
+        flowsim.run(load_scenario(path), replications=1, workers=1, timeline_step=0)

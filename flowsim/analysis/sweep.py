@@ -34,6 +34,7 @@ import yaml
 from ..errors import FlowsimError, listing, show
 from ..format import money
 from ..results import DIRECTIONS
+from ..scenario.load import yaml_value
 from ..scenario.model import Scenario
 from ..stats import mean_ci
 from .paired import MONEY_METRICS, Progress, prepare, with_ci
@@ -95,7 +96,7 @@ def parse_setting(text: str) -> tuple[str, list[Any]]:
         if not part.strip():
             raise FlowsimError(f"--set {key} must list values separated by commas, got an empty value in {text!r}")
         try:
-            parsed.append(yaml.safe_load(part))
+            parsed.append(yaml_value(part))
         except yaml.YAMLError:
             raise FlowsimError(f"--set {key} values must be YAML scalars, got {part.strip()!r}") from None
     return key, parsed

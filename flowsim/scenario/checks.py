@@ -40,22 +40,28 @@ _WSJF_FIELDS = ("business_value", "time_criticality", "risk_reduction", "job_siz
 # Sizes beyond which a replication could not finish or fit in memory: a
 # horizon or a rate off by orders of magnitude is a mistake, and is refused
 # before a run starts rather than hanging it.
-MAX_TIMELINE_POINTS = 1_000_000  # per replication and policy
+MAX_TIMELINE_POINTS = 1_000_000  # steps of a replication's timeline (checked when a run starts)
 MAX_EXPECTED_ARRIVALS = 10_000_000  # per arrival stream and replication
 
 
 def timeline_step_rule(horizon: float, step: float) -> str | None:
-    """Why ``step`` cannot be the timeline step over ``horizon`` (None when it can)."""
-    if horizon / step > MAX_TIMELINE_POINTS:
+    """Why ``step`` cannot be the timeline step over ``horizon`` (None when it can).
+
+    A run checks the step it uses (the scenario's, or ``--timeline-step``), so a
+    file whose own step is too fine still runs with a coarser override."""
+    if not (isinstance(step, (int, float)) and not isinstance(step, bool) and math.isfinite(step) and step > 0):
+        return "a finite number above 0"
+    # Steps, not points: the grid has one point more (time 0).  The tolerance keeps
+    # horizon / MAX_TIMELINE_POINTS itself acceptable despite rounding.
+    if horizon / step > MAX_TIMELINE_POINTS * (1 + 1e-9):
         return (f"at least {show(horizon / MAX_TIMELINE_POINTS)} (horizon / {MAX_TIMELINE_POINTS:,}: a "
-                f"replication's timeline holds at most {MAX_TIMELINE_POINTS:,} points)")  # fmt: skip
+                f"replication's timeline has at most {MAX_TIMELINE_POINTS:,} steps)")  # fmt: skip
     return None
 
 
 def check_scenario(scenario: Scenario) -> list[Problem]:
     """Every cross-check problem of a parsed scenario (empty when it is usable)."""
     checker = _Checker(scenario)
-    checker.sizes()
     checker.teams()
     checker.projects()
     checker.templates()
@@ -115,11 +121,6 @@ class _Checker:
         self.problems.append(Problem(self.s.source, format_path(path), rule, value))
 
     # -- teams -------------------------------------------------------------
-
-    def sizes(self) -> None:
-        rule = timeline_step_rule(self.s.horizon, self.s.timeline_step)
-        if rule is not None:
-            self.add(("timeline_step",), rule, self.s.timeline_step)
 
     def teams(self) -> None:
         horizon = self.s.horizon

@@ -155,6 +155,16 @@ _Loader.add_implicit_resolver(
 )
 
 
+def yaml_value(text: str) -> Any:
+    """One YAML value read as a scenario file reads it (``2e6`` a number; safe tags only).
+    Raises ``yaml.YAMLError`` on invalid YAML."""
+    loader = _Loader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def _parse(text: str, source: str) -> Any:
     if not text.strip():
         raise ScenarioError([_whole(source, "a mapping of scenario keys (horizon, teams, ...)", "an empty file")])

@@ -103,7 +103,8 @@ class Switching(Strict):
             points = [k for k, _ in self.table or []]
             if not points or points != sorted(points) or len(set(points)) != len(points):
                 raise ValueError("a table [[tasks, fraction], ...] with strictly increasing tasks")
-            # Up to one task per unit there is no switching (f = 1); a point there would be ignored.
+            # Up to one task per unit there is no switching (f = 1 by definition): a point below
+            # would not show in f(1) yet bend the curve just above one task.
             if points[0] < 1 or (points[0] == 1 and self.table[0][1] != 1):
                 raise ValueError("a table whose tasks start at 1 or above, with fraction 1 at 1 task (f(1) = 1)")
         return self
