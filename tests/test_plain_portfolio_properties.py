@@ -35,6 +35,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_plain_portfolio import _engine_deliveries, _plain_portfolio
+from test_properties import effort
 
 from flowsim.engine.setup import make_setup
 from flowsim.scenario.load import scenario_from_dict
@@ -45,34 +46,13 @@ PLAIN = _plain_portfolio()
 
 # ----------------------------------------------------------------------------- strategies
 
-small = st.integers(1, 16).map(lambda k: k / 2)  # 0.5 .. 8 in halves
-
-
-@st.composite
-def effort(draw):
-    """A continuous effort distribution (no ``fixed``, no ``empirical``, no plain number):
-    realised efforts, hence completion times, are then distinct almost surely."""
-    kind = draw(st.sampled_from(["uniform", "triangular", "pert", "lognormal", "exponential", "weibull"]))
-    low = draw(small)
-    if kind == "uniform":
-        return {"dist": "uniform", "low": low, "high": low + draw(small)}
-    if kind in ("triangular", "pert"):
-        mode = low + draw(st.sampled_from([0, 0.5, 1, 2]))
-        return {"dist": kind, "low": low, "mode": mode, "high": mode + draw(small)}
-    if kind == "lognormal":
-        return {"dist": "lognormal", "median": low, "p90": low * draw(st.sampled_from([1.5, 2, 3]))}
-    if kind == "exponential":
-        return {"dist": "exponential", "mean": low}
-    return {"dist": "weibull", "shape": draw(st.sampled_from([0.8, 1.5, 3])), "scale": low}
-
-
 @st.composite
 def stages(draw, capacity: dict[str, int]):
     """1-4 stages, each after the one before, after none, or after any earlier subset."""
     out = []
     for j in range(draw(st.integers(1, 4))):
         team = draw(st.sampled_from(sorted(capacity)))
-        stage = {"name": f"s{j}", "team": team, "effort": draw(effort())}
+        stage = {"name": f"s{j}", "team": team, "effort": draw(effort(continuous_only=True))}
         crew = draw(st.integers(1, capacity[team]))
         if crew > 1 or draw(st.booleans()):
             stage["crew"] = crew

@@ -60,10 +60,15 @@ money = st.sampled_from([0, 50, 100, 250, 1000])
 small = st.integers(1, 16).map(lambda k: k / 2)  # 0.5 .. 8 in halves
 
 
+CONTINUOUS = ("uniform", "triangular", "pert", "lognormal", "exponential", "weibull")
+
+
 @st.composite
-def effort(draw, numeric_only: bool = False):
-    kind = draw(st.sampled_from(["number", "number", "fixed", "uniform", "triangular", "pert", "lognormal",
-                                 "exponential", "weibull", "empirical"]))  # fmt: skip
+def effort(draw, numeric_only: bool = False, continuous_only: bool = False):
+    """An effort: a plain number or any distribution; ``continuous_only``: a continuous
+    distribution, so realised efforts (hence completion times) are distinct almost surely."""
+    kinds = CONTINUOUS if continuous_only else ("number", "number", "fixed", *CONTINUOUS, "empirical")
+    kind = draw(st.sampled_from(kinds))
     if numeric_only or kind == "number":
         return draw(small)
     low = draw(small)
