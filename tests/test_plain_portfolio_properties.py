@@ -35,7 +35,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_plain_portfolio import _engine_deliveries, _plain_portfolio
-from test_properties import effort
+from test_properties import draw_after, effort
 
 from flowsim.engine.setup import make_setup
 from flowsim.scenario.load import scenario_from_dict
@@ -57,11 +57,7 @@ def stages(draw, capacity: dict[str, int]):
         if crew > 1 or draw(st.booleans()):
             stage["crew"] = crew
         if j > 0:
-            shape = draw(st.sampled_from(["chain", "none", "subset"]))
-            if shape == "none":
-                stage["after"] = []
-            elif shape == "subset":
-                stage["after"] = draw(st.lists(st.sampled_from([f"s{k}" for k in range(j)]), unique=True))
+            draw_after(draw, stage, j)
         out.append(stage)
     return out
 
