@@ -9,8 +9,10 @@ written in YAML flow style, so the user can find them in the file.
 from __future__ import annotations
 
 import datetime
+import decimal
 import difflib
 import math
+import numbers
 import re
 import types
 from collections.abc import Iterable, Mapping
@@ -40,6 +42,14 @@ class Described(str):
 
 
 NOTHING = Described("nothing")
+
+
+def whole_number(value: object, name: str, minimum: int) -> int:
+    """``value`` as an int when it is a whole number of at least ``minimum`` (run options:
+    replications, seed, workers); else a ``FlowsimError`` naming ``name`` and the value."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise FlowsimError(f"{name} must be a whole number of at least {minimum}, got {show(value)}")
+    return int(value)
 
 
 def show(value: object, *, as_read: bool = False) -> str:
@@ -109,6 +119,37 @@ def listing(names: Iterable[object], *, limit: int = 40) -> str:
     if len(names) > limit:
         names = [*names[:limit], f"... ({len(names) - limit} more)"]
     return ", ".join(names)
+
+
+def closest(name: object, known: Iterable[object]) -> str | None:
+    """The known name ``name`` is most likely a typo of (None when none is close)."""
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def one_of(names: Iterable[object], found: object) -> str:
+    """``one of a, b, c``, with ``(did you mean 'b'?)`` when ``found`` is text close to one."""
+    names = list(names)
+    close = closest(found, names) if isinstance(found, str) else None
+    return f"one of {listing(names)}" + (f" (did you mean {close!r}?)" if close else "")
+
+
+def readable(x: float, *, rounding: str = "nearest") -> str:
+    """A computed number (a bound) for a message: whole numbers with thousands separated,
+    others to 6 significant figures (``192,307``, ``142.858``, ``0.000333334``, ``5.2e-05``).  ``rounding``
+    "down" or "up" keeps a stated upper or lower bound true: a rate of at most 192,307.69
+    reads "at most 192,307", since 192,308 would be refused."""
+    if not math.isfinite(x) or x == 0:
+        return show(x)
+    exact = decimal.Decimal(repr(float(x)))
+    everyday = 1e-4 <= abs(x) < 1e15  # else in scientific notation: 5.2e-05
+    unit = decimal.Decimal(1).scaleb(min(exact.adjusted() - 5, 0) if everyday else exact.adjusted() - 5)
+    mode = {"down": decimal.ROUND_FLOOR, "up": decimal.ROUND_CEILING}.get(rounding, decimal.ROUND_HALF_EVEN)
+    rounded = exact.quantize(unit, rounding=mode)
+    if not everyday:
+        return f"{float(rounded):.6g}"
+    text = f"{rounded:,f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 @dataclass(frozen=True)
@@ -230,9 +271,13 @@ def _locate(error: dict, data: object) -> _Located:
                 i += 1  # the next part is the tag, e.g. ``uniform``
                 if branch == part:
                     branch = f"{part}/{loc[i]}"
+        elif current is not None and not isinstance(current, Mapping) and isinstance(part, str):
+            # A short form a before-validator reshaped: ``switching: weinberg`` is read as
+            # {rule: weinberg}, ``switching: [[1, 1], ...]`` as {rule: table, table: [...]}.
+            # The key is not the user's: the path stays at what they wrote.
+            pass
         else:
-            # A key the input lacks (a missing field), or input reshaped by a
-            # before-validator: keep the key, there is no data below it.
+            # A key the input lacks (a missing field): keep the key, there is no data below it.
             path.append(part)
             current = None
         i += 1
@@ -269,7 +314,7 @@ def _shape_word(item: _Located) -> str:
         return "a distribution {dist: NAME, ...}"
     kind = item.error["type"]
     if kind == "literal_error":
-        return "one of " + _expected(item.error)
+        return one_of(_expected(item.error), item.error.get("input"))
     return _SHAPE_WORDS.get(kind.split("_")[0], "valid")
 
 
@@ -286,11 +331,10 @@ def _collapse(items: list[_Located]) -> list[_Located] | tuple[tuple, str, objec
     return (items[0].site, rule, items[0].error.get("input"))
 
 
-def _expected(error: dict) -> str:
+def _expected(error: dict) -> list[str]:
     # pydantic writes "'week' or 'day'"; users read "week, day".
     expected = (error.get("ctx") or {}).get("expected", "")
-    names = re.findall(r"'([^']*)'", expected)
-    return listing(names) if names else expected
+    return re.findall(r"'([^']*)'", expected) or [expected]
 
 
 def validation_problems(
@@ -323,6 +367,10 @@ def validation_problems(
             found.append(kept)
         else:
             found.extend(_describe(item, model, noun) for item in kept)
+    # ``horizn: 156`` is one mistake: report the unknown key (did you mean 'horizon'?),
+    # not also the missing horizon.  Only when the suggestion is exactly the missing key.
+    meant = _misspelt(located, model)
+    found = [(path, rule, value) for path, rule, value in found if not (value is NOTHING and path in meant)]
     problems = [Problem(source, format_path(prefix + path), rule, value, as_read=True) for path, rule, value in found]
     # Some branches report the same thing twice; values may be unhashable, so compare texts.
     return list({str(p): p for p in problems}.values())
@@ -341,7 +389,7 @@ def _describe(item: _Located, model: type | None, noun: str) -> tuple[tuple, str
         return path, f"a name written as text ({_quote_hint(value)})", value
     if kind == "union_tag_invalid":
         tags = re.findall(r"'([^']*)'", ctx.get("expected_tags", ""))
-        return (*path, _discriminator(ctx)), f"one of {listing(tags)}", ctx.get("tag")
+        return (*path, _discriminator(ctx)), one_of(tags, ctx.get("tag")), ctx.get("tag")
     if kind == "union_tag_not_found":
         tags = _tags(model, error["loc"])
         return (*path, _discriminator(ctx)), "given" + (f" (one of {listing(tags)})" if tags else ""), NOTHING
@@ -351,7 +399,7 @@ def _describe(item: _Located, model: type | None, noun: str) -> tuple[tuple, str
         "less_than": f"{number} below {show(bound)}",
         "less_than_equal": f"{number} of at most {show(bound)}",
         "finite_number": "a finite number",
-        "literal_error": "one of " + _expected(error),
+        "literal_error": one_of(_expected(error), value),
         "too_short": _length(ctx, "at least", "min_length"),
         "too_long": _length(ctx, "at most", "max_length"),
     }
@@ -391,14 +439,29 @@ def _discriminator(ctx: dict) -> str:
     return str(ctx.get("discriminator", "dist")).strip("'\"")
 
 
-def _known_key(key: object, model: type | None, loc: tuple, noun: str) -> str:
+def _allowed_keys(model: type | None, loc: tuple) -> list[str] | None:
     where = _model_in(_type_at(model, loc)) if model is not None else None
-    if where is None:
+    return None if where is None else [f.alias or name for name, f in where.model_fields.items()]
+
+
+def _known_key(key: object, model: type | None, loc: tuple, noun: str) -> str:
+    allowed = _allowed_keys(model, loc)
+    if allowed is None:
         return f"a known {noun}"
-    allowed = [f.alias or name for name, f in where.model_fields.items()]
     rule = f"a known {noun} (allowed: {listing(allowed, limit=30)})"
-    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-    return rule[:-1] + f"; did you mean {close[0]!r}?)" if close else rule
+    close = closest(key, allowed)
+    return rule[:-1] + f"; did you mean {close!r}?)" if close else rule
+
+
+def _misspelt(located: list[_Located], model: type | None) -> set[tuple]:
+    """Paths of the keys unknown keys were evidently meant to be (``horizn`` -> ``horizon``)."""
+    meant = set()
+    for item in located:
+        if item.error["type"] == "extra_forbidden" and item.path:
+            close = closest(item.path[-1], _allowed_keys(model, item.error["loc"][:-1]) or [])
+            if close is not None:
+                meant.add((*item.path[:-1], close))
+    return meant
 
 
 # The walk below follows a pydantic location through the model's type

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 import flowsim
 from flowsim.cli import app
-from flowsim.errors import Problem, ScenarioError
+from flowsim.errors import Problem, ScenarioError, readable
 from flowsim.scenario import Scenario, load_scenario, scenario_from_dict
 from flowsim.world import sample_world
 
@@ -199,7 +199,7 @@ CASES = {
         lambda d: d["projects"][1]["stages"][0].update(effort={"dist": "normal", "mean": 3}),
         [
             f"{stage(1, 0)}.effort.dist must be one of fixed, uniform, triangular, pert, lognormal, exponential, "
-            "weibull, empirical, got 'normal'"
+            "weibull, empirical (did you mean 'lognormal'?), got 'normal'"
         ],
     ),
     "distribution without dist": (
@@ -455,8 +455,68 @@ CASES = {
     # -- sizes that would never finish or fit in memory ---------------------------
     "an arrival rate of more than ten million projects": (
         lambda d: d["arrivals"][0].update(rate=1e6),
-        ["arrivals[0].rate must be at most 100000 per time unit (at most 10,000,000 expected arrivals over the "
+        ["arrivals[0].rate must be at most 100,000 per time unit (at most 10,000,000 expected arrivals over the "
          "stream's window), got 1000000"],
+    ),
+    "an arrival rate limit that is not a whole number is shown readably, rounded down": (
+        # Before: "at most 192307.6923076923 per time unit".
+        lambda d: d["arrivals"][0].update(rate=1e6, end=52),
+        ["arrivals[0].rate must be at most 192,307 per time unit (at most 10,000,000 expected arrivals over the "
+         "stream's window), got 1000000"],
+    ),
+    # -- names from a fixed list: a near miss gets a suggestion -----------------------
+    "a misspelt switching curve is reported at the key written": (
+        # Before: "teams.ux.switching.rule must be one of ..., got 'weinburg'" (no rule key in the file).
+        lambda d: d["teams"]["ux"].update(switching="weinburg"),
+        ["teams.ux.switching must be one of none, weinberg, wheelwright_clark, flat, table "
+         "(did you mean 'weinberg'?), got 'weinburg'"],
+    ),
+    "a misspelt switching rule in the mapping form": (
+        lambda d: d["teams"]["ux"].update(switching={"rule": "weinburg"}),
+        ["teams.ux.switching.rule must be one of none, weinberg, wheelwright_clark, flat, table "
+         "(did you mean 'weinberg'?), got 'weinburg'"],
+    ),
+    "a bad point of a switching table written as the table itself": (
+        # Before: "teams.ux.switching.table[1][1]" (the file has no table key).
+        lambda d: d["teams"]["ux"].update(switching=[[1, 1], [2, "half"]]),
+        ["teams.ux.switching[1][1] must be a number, got 'half'"],
+    ),
+    "a misspelt time unit": (
+        lambda d: d.update(time_unit="weeks"),
+        ["time_unit must be one of week, day (did you mean 'week'?), got 'weeks'"],
+    ),
+    "a misspelt focus": (
+        lambda d: d["teams"]["platform"].update(focus="shred"),
+        ["teams.platform.focus must be one of single, shared (did you mean 'shared'?), got 'shred'"],
+    ),
+    "a misspelt value profile": (
+        lambda d: d["projects"][0]["value"].update(profile="decy"),
+        ["projects[0].value.profile must be one of standard, window, decay, deadline (did you mean 'decay'?), "
+         "got 'decy'"],
+    ),
+    "a misspelt distribution name": (
+        lambda d: d["projects"][1]["stages"][0].update(effort={"dist": "triangulr", "low": 1, "mode": 2, "high": 3}),
+        [f"{stage(1, 0)}.effort.dist must be one of fixed, uniform, triangular, pert, lognormal, exponential, "
+         "weibull, empirical (did you mean 'triangular'?), got 'triangulr'"],
+    ),
+    # -- a misspelt required key is one mistake, not also a missing key -------------
+    "a misspelt horizon": (
+        # Before: also "horizon must be given, got nothing".
+        lambda d: d.update(horizn=d.pop("horizon")),
+        ["horizn must be a known key (allowed: name, description, time_unit, horizon, discount_rate, "
+         "estimation_error, seed, timeline_step, teams, projects, templates, arrivals, policies; "
+         "did you mean 'horizon'?), got 'horizn'"],
+    ),
+    "a misspelt required rule parameter": (
+        lambda d: d["policies"]["cd3-wip6"].update(intake={"rule": "wip_limit", "limt": 6}),
+        ["policies.cd3-wip6.intake.limt must be a known parameter of wip_limit "
+         "(allowed: limit; did you mean 'limit'?), got 'limt'"],
+    ),
+    "an unknown key that is not the missing one: both reported": (
+        lambda d: (d["teams"]["platform"].pop("capacity"), d["teams"]["platform"].update(cost_rte=5)),
+        ["teams.platform.capacity must be given, got nothing",
+         "teams.platform.cost_rte must be a known key (allowed: capacity, cost_rate, capacity_changes, "
+         "focus, switching, loss; did you mean 'cost_rate'?), got 'cost_rte'"],
     ),
     # -- several mistakes: all reported ----------------------------------------
     "several parse problems at once": (
@@ -670,3 +730,69 @@ def test_a_files_own_timeline_step_with_too_many_points_stops_the_run(tmp_path):
     )
     with pytest.raises(flowsim.FlowsimError, match=r"timeline_step \(--timeline-step\) must be a finite number"):
         flowsim.run(load_scenario(path), replications=1, workers=1, timeline_step=0)
+
+
+# -- a project file validated as a scenario ----------------------------------------
+
+
+def test_a_project_file_gets_a_hint_about_whatif_admit(tmp_path):
+    # Before: only the unknown keys (stages, value, ...) and the missing horizon and teams.
+    path = tmp_path / "initiative.yaml"
+    path.write_text("id: new\nvalue: {rate: 100}\nstages: [{team: dev, effort: 2}]\n")
+    result = validate(path)
+    assert result.exit_code == 2
+    allowed = ("allowed: name, description, time_unit, horizon, discount_rate, estimation_error, seed, "
+               "timeline_step, teams, projects, templates, arrivals, policies")  # fmt: skip
+    assert result.stderr.splitlines() == [
+        f"{path} must be a scenario (horizon, teams, ...); a file holding one project is for "
+        f"flowsim whatif admit SCENARIO --project {path}, got what looks like one project (stages, value, no teams)",
+        f"{path}: horizon must be given, got nothing",
+        f"{path}: teams must be given, got nothing",
+        f"{path}: id must be a known key ({allowed}), got 'id'",
+        f"{path}: value must be a known key ({allowed}), got 'value'",
+        f"{path}: stages must be a known key ({allowed}), got 'stages'",
+    ]
+
+
+def test_the_teaching_project_file_gets_the_hint():
+    path = ROOT / "scenarios" / "teaching" / "new_initiative.yaml"
+    result = validate(path)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        f"{path} must be a scenario (horizon, teams, ...); a file holding one project is for "
+        f"flowsim whatif admit SCENARIO --project {path}, got what looks like one project (stages, value, no teams)"
+    )
+
+
+def test_a_scenario_with_teams_gets_no_project_hint():
+    data = {"horizon": 10, "teams": {"dev": {"capacity": 1}}, "stages": []}
+    with pytest.raises(ScenarioError) as caught:
+        scenario_from_dict(data, source="x.yaml")
+    assert [str(p) for p in caught.value.problems] == [
+        "x.yaml: stages must be a known key (allowed: name, description, time_unit, horizon, discount_rate, "
+        "estimation_error, seed, timeline_step, teams, projects, templates, arrivals, policies), got 'stages'"
+    ]
+
+
+# -- computed bounds are readable, and true as stated --------------------------------
+
+
+def test_readable_numbers():
+    assert readable(192307.6923076923) == "192,308"
+    assert readable(192307.6923076923, rounding="down") == "192,307"
+    assert readable(142.85714285714286, rounding="up") == "142.858"
+    assert readable(1234567.891, rounding="down") == "1,234,567"
+    assert readable(5.2e-05, rounding="up") == "5.2e-05"
+    assert readable(1e-12 / 3, rounding="up") == "3.33334e-13"
+    assert readable(100000.0) == "100,000"
+    assert readable(2.0) == "2"
+    assert readable(0.0) == "0"
+
+
+def test_the_stated_arrival_rate_limit_is_accepted():
+    data = copy.deepcopy(BASE)
+    data["arrivals"][0].update(rate=192307, end=52)  # "at most 192,307 per time unit"
+    scenario_from_dict(data)
+    data["arrivals"][0].update(rate=192308)
+    with pytest.raises(ScenarioError, match="at most 192,307 per time unit"):
+        scenario_from_dict(data)

@@ -8,7 +8,6 @@ check adds to one list, so a user sees every problem at once.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Iterable
@@ -16,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import NOTHING, Described, Problem, format_path, listing, show, validation_problems
+from ..errors import NOTHING, Described, Problem, closest, format_path, listing, readable, show, validation_problems
 from ..policies.registry import KINDS, UnknownRule, lookup
 from .distributions import Quantity
 from .model import Project, Scenario, Stage, Template, Value, _ProjectBody
@@ -54,7 +53,8 @@ def timeline_step_rule(horizon: float, step: float) -> str | None:
     # Steps, not points: the grid has one point more (time 0).  The tolerance keeps
     # horizon / MAX_TIMELINE_POINTS itself acceptable despite rounding.
     if horizon / step > MAX_TIMELINE_POINTS * (1 + 1e-9):
-        return (f"at least {show(horizon / MAX_TIMELINE_POINTS)} (horizon / {MAX_TIMELINE_POINTS:,}: a "
+        least = readable(horizon / MAX_TIMELINE_POINTS, rounding="up")  # the stated minimum must pass
+        return (f"at least {least} (horizon / {MAX_TIMELINE_POINTS:,}: a "
                 f"replication's timeline has at most {MAX_TIMELINE_POINTS:,} steps)")  # fmt: skip
     return None
 
@@ -71,8 +71,8 @@ def check_scenario(scenario: Scenario) -> list[Problem]:
 
 
 def _did_you_mean(name: object, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(name), list(known), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    close = closest(name, known)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
@@ -322,7 +322,8 @@ class _Checker:
             else:
                 window = min(stream.end if stream.end is not None else horizon, horizon) - stream.start
                 if stream.rate * window > MAX_EXPECTED_ARRIVALS:
-                    rule = (f"at most {show(MAX_EXPECTED_ARRIVALS / window)} per time unit (at most "
+                    most = readable(MAX_EXPECTED_ARRIVALS / window, rounding="down")
+                    rule = (f"at most {most} per time unit (at most "
                             f"{MAX_EXPECTED_ARRIVALS:,} expected arrivals over the stream's window)")  # fmt: skip
                     self.add((*path, "rate"), rule, stream.rate)
         # Arriving projects are named ``<stream>-<n>``: a listed id of that form

@@ -54,12 +54,27 @@ def scenario_from_dict(data: Any, source: str = "<dict>") -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as error:
-        raise ScenarioError(validation_problems(error, data, source=source, model=Scenario)) from None
+        problems = validation_problems(error, data, source=source, model=Scenario)
+        raise ScenarioError([*_project_file_hint(data, source), *problems]) from None
     scenario._source = source
     problems = check_scenario(scenario)
     if problems:
         raise ScenarioError(problems)
     return scenario
+
+
+def _project_file_hint(data: Mapping, source: str) -> list[Problem]:
+    """A file holding one project (for ``whatif admit --project``) validated as a scenario:
+    say so, or its keys read as a list of unknown scenario keys."""
+    if not isinstance(data, Mapping):
+        return []
+    keys = [key for key in ("stages", "value") if key in data]
+    if not keys or "teams" in data:
+        return []
+    file = source if not source.startswith("<") else "FILE"
+    rule = (f"a scenario (horizon, teams, ...); a file holding one project is for "
+            f"flowsim whatif admit SCENARIO --project {file}")  # fmt: skip
+    return [_whole(source, rule, f"what looks like one project ({', '.join(keys)}, no teams)")]
 
 
 def read_yaml(
