@@ -387,3 +387,55 @@ def test_math_of_the_sentence_helpers():
     assert duration(6.04, "week") == "6.0 weeks" and duration(1.0, "day") == "1.0 day"
     assert with_ci(1.1e6, 0.9e6, 1.3e6) == "1.1M (95% CI 900k to 1.3M)"
     assert with_ci(5.0, math.nan, math.nan) == "5"
+
+
+def _fined(due: float) -> dict:
+    # One unit; fifo works reg (30 weeks, late for its due date) first, then other (5 weeks).
+    return {
+        "name": "fine", "horizon": 52, "teams": {"dev": {"capacity": 1}},
+        "projects": [
+            {"id": "reg", "value": {"rate": 1000, "profile": "deadline", "due": due, "fine": 50000},
+             "stages": [{"team": "dev", "effort": 30}]},
+            {"id": "other", "value": {"rate": 2000}, "stages": [{"team": "dev", "effort": 5}]},
+        ],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(("due", "owed"), [(10, 50000.0), (60, 0.0)])
+def test_stopping_a_project_does_not_cancel_its_fine(due, owed):
+    # By hand.  Today: reg delivered at 30, 22 weeks x 1000 = 22k, minus the fine when due (10) is
+    # before delivery and the horizon; other delivered at 35: 17 x 2000 = 34k.  Stopped: other
+    # delivered at 5: 47 x 2000 = 94k, so freed = 60k; reg is never delivered, so it still owes
+    # the fine when its due date falls within the horizon (52), as when the engine cancels it.
+    # The analysis used to drop the fine with the project, overstating stopping by 50k.
+    result = whatif.stop(_fined(due), ["reg"], replications=2, workers=1)
+    row = result.table.iloc[0]
+    reg_today = 22000.0 - owed
+    assert row["freed_mean"] == pytest.approx(60000.0)
+    assert row["lost_mean"] == pytest.approx(reg_today - (-owed))  # = 22k whatever the fine
+    assert row["net_mean"] == pytest.approx(60000.0 - 22000.0)
+    reg = result.replications[result.replications["project"] == "reg"]
+    assert reg["value_stopped"].tolist() == [-owed, -owed]
+    assert result.replications.groupby("replication")["value_change"].sum().tolist() == pytest.approx([38000.0] * 2)
+
+
+def test_dated_business_cases_are_at_risk_before_undated_ones():
+    # "plain" states no date, so it is judged against its contention-free estimate (arrival + 4)
+    # and, queued behind "promised" on the one unit, is late in every world: it used to head
+    # the "most at risk" list.  "promised" (due at 5, effort 4 to 6) is late in some worlds only.
+    data = {
+        "horizon": 40, "seed": 3, "teams": {"t": {"capacity": 1}},
+        "projects": [
+            {"id": "promised", "promised": 5, "value": {"rate": 100},
+             "stages": [{"team": "t", "effort": {"dist": "uniform", "low": 4, "high": 6}}]},
+            {"id": "plain", "value": {"rate": 100}, "stages": [{"team": "t", "effort": 4}]},
+        ],
+    }  # fmt: skip
+    result = whatif.benefits(data, replications=20, workers=1)
+    table = result.table.set_index("project")
+    assert table.loc["plain", "p_on_time"] == 0.0 < table.loc["promised", "p_on_time"] < 1.0
+    assert result.table["project"].tolist() == ["promised", "plain"]
+    assert "most at risk: promised (on time" in result.answer
+    assert "; 1 without a date in its business case misses its estimated ideal delivery; 0 of 2 on track" in (
+        result.answer
+    )

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FlowsimError
-from ..format import money, span
+from ..format import count, money, span
 from ..scenario.distributions import mean_of
 from ..scenario.model import Project, Scenario
 from ..stats import mean_ci
@@ -23,6 +23,9 @@ from .paired import Paired, Progress, WhatIf, prepare, project_frame, stats_colu
 __all__ = ["benefits", "business_cases", "estimated_ideal_delivery"]
 
 ScenarioLike = Scenario | str | os.PathLike | Mapping
+
+# The target rule of a business case that states no date: its estimated ideal delivery.
+UNDATED = "estimated ideal delivery"
 
 
 def estimated_ideal_delivery(scenario: Scenario) -> dict[str, float]:
@@ -93,7 +96,7 @@ def business_cases(scenario: Scenario) -> pd.DataFrame:
         elif math.isfinite(closes):
             rule, target, read_at = "closes", closes, ideal[project.id]
         else:
-            rule, target, read_at = "estimated ideal delivery", ideal[project.id], ideal[project.id]
+            rule, target, read_at = UNDATED, ideal[project.id], ideal[project.id]
         terms = ValueTerms.make(
             float(value.estimate) if value.estimate is not None else mean_of(value.rate),
             lump=mean_of(value.lump),
@@ -145,8 +148,12 @@ def benefits(
     ``target_rule``, ``p_on_time``, ``p_delivered`` (by the horizon),
     ``p50_delivery`` (NaN when not delivered in half the worlds),
     ``business_case``, ``value_mean``/``_ci_low``/``_ci_high``,
-    ``p_realised``, ``shortfall_mean`` (business case minus value), most at
-    risk first (lowest ``p_realised``, then ``p_on_time``). ``totals``:
+    ``p_realised``, ``shortfall_mean`` (business case minus value).  Projects
+    whose case states a date (``promised``, ``due``, ``closes``) come first,
+    then those measured against their estimated ideal delivery: with any
+    contention those are late by construction, so they would otherwise crowd
+    the promises out of the top.  Within each group, most at risk first
+    (lowest ``p_realised``, then ``p_on_time``). ``totals``:
     ``value_delivered`` of the listed projects, ``business_case`` (their sum,
     a constant), ``shortfall`` (business case minus value delivered).
     ``replications``: per replication and listed project, ``delivered``,
@@ -192,10 +199,12 @@ def benefits(
             "p_realised": float(group["realised"].mean()),
             "shortfall_mean": float(first["business_case"] - group["value"].mean()),
         })  # fmt: skip
-    table = pd.DataFrame(rows).sort_values(
-        ["p_realised", "p_on_time", "shortfall_mean"], ascending=[True, True, False], kind="stable"
+    table = pd.DataFrame(rows)
+    table["_undated"] = table["target_rule"] == UNDATED
+    table = table.sort_values(
+        ["_undated", "p_realised", "p_on_time", "shortfall_mean"], ascending=[True, True, True, False], kind="stable"
     )
-    table = table.reset_index(drop=True)
+    table = table.drop(columns="_undated").reset_index(drop=True)
     reps = pd.RangeIndex(paired.replications, name="replication")
     portfolio = frame.groupby("replication")["value"].sum().reindex(reps, fill_value=0.0)
     total_case = float(table["business_case"].sum())
@@ -221,11 +230,20 @@ def _benefits_sentence(paired: Paired, table: pd.DataFrame, portfolio: pd.Series
     if at_risk.empty:
         text += "; every business case is on track (on time and realised in at least 95% of worlds)"
     else:
+        dated = at_risk[at_risk["target_rule"] != UNDATED]
         parts = [
             f"{row.project} (on time {row.p_on_time:.0%}, business case realised {row.p_realised:.0%})"
-            for row in at_risk.head(3).itertuples()
+            for row in dated.head(3).itertuples()
         ]
-        text += "; most at risk: " + ", ".join(parts)
+        if parts:
+            text += "; most at risk: " + ", ".join(parts)
+        undated = len(at_risk) - len(dated)
+        if undated:
+            # Late against a contention-free estimate is the normal state of a shared portfolio: said apart.
+            text += (
+                f"; {undated} without a date in {'its' if undated == 1 else 'their'} business case "
+                f"{'misses its' if undated == 1 else 'miss their'} estimated ideal delivery"
+            )
         safe = len(table) - len(at_risk)
         text += f"; {safe} of {len(table)} on track"
-    return text + f" (policy {paired.policy}, {paired.replications} worlds)."
+    return text + f" (policy {paired.policy}, {count(paired.replications, 'world')})."

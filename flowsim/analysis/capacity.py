@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FlowsimError, listing
-from ..format import money, span
+from ..format import count, money, span
 from ..scenario.model import Scenario
+from ..stats import mean_ci
 from .paired import Paired, Progress, WhatIf, prepare, stats_columns, totals_row, with_ci
 
 __all__ = ["capacity"]
@@ -111,8 +112,8 @@ def capacity(
     if top["value_per_unit_mean"] > 0 and top["value_per_unit_ci_low"] > 0:
         table.loc[0, "constraint"] = True
     totals = pd.DataFrame([totals_row("value_delivered", base_value)])
-    answer = _capacity_sentence(paired, table, observed, delta)
     replications_frame = pd.concat(frames, ignore_index=True)
+    answer = _capacity_sentence(paired, table, observed, delta, replications_frame)
     return WhatIf("capacity", table, totals, replications_frame, answer, paired.settings(delta=delta), notes)
 
 
@@ -150,10 +151,22 @@ def _shift_problem(paired: Paired, team: str, delta: int) -> str | None:
     return None
 
 
-def _capacity_sentence(paired: Paired, table: pd.DataFrame, observed: pd.DataFrame, delta: int) -> str:
+def _clearly_above(changes: pd.DataFrame, top: str, other: str, delta: int) -> bool:
+    """Whether ``top``'s value per unit beats ``other``'s on the same worlds (paired 95% CI above 0)."""
+    by_team = {team: frame.sort_values("replication")["value_change"].to_numpy(dtype=float)
+               for team, frame in changes.groupby("team", sort=False)}  # fmt: skip
+    _mean, low, _high = mean_ci((by_team[top] - by_team[other]) / delta)
+    return bool(low > 0)
+
+
+def _capacity_sentence(
+    paired: Paired, table: pd.DataFrame, observed: pd.DataFrame, delta: int, changes: pd.DataFrame
+) -> str:
     top = table.iloc[0]
     over = f"over {span(paired.horizon, paired.unit)}"
     evidence = f"utilisation {top['utilisation']:.0%}, mean queue {top['mean_queue']:.1f}"
+    # Amounts are said in the sentence's own sense: a gain for added units, a cost for removed ones.
+    sense = 1 if delta > 0 else -1
     if delta > 0:
         what = "one more unit there is worth" if delta == 1 else f"{delta} more units there are worth"
         amount = with_ci(top["value_change_mean"], top["value_change_ci_low"], top["value_change_ci_high"])
@@ -163,18 +176,21 @@ def _capacity_sentence(paired: Paired, table: pd.DataFrame, observed: pd.DataFra
     busiest = observed["utilisation"].idxmax()
     longest = observed["mean_queue"].idxmax()
     if bool(top["constraint"]):
-        text = f"{top['team']} is the constraint: {evidence}; {what} {amount} {over}"
-        if len(table) > 1:
-            runner_up = table.iloc[1]
-            text += f", more than any other team (next: {runner_up['team']}, {money(runner_up['value_change_mean'])})"
+        runner_up = table.iloc[1] if len(table) > 1 else None
+        alone = runner_up is None or _clearly_above(changes, top["team"], runner_up["team"], delta)
+        text = f"{top['team']} is {'the' if alone else 'a'} constraint: {evidence}; {what} {amount} {over}"
+        if runner_up is not None:
+            next_amount = money(sense * runner_up["value_change_mean"])
+            if alone:
+                text += f", more than any other team (next: {runner_up['team']}, {next_amount})"
+            else:
+                text += f", not clearly more than at {runner_up['team']} ({next_amount})"
     else:
-        text = (
-            f"No team is a clear constraint: the most valuable change is at {top['team']} ({evidence}), "
-            f"where {what} {amount} {over}"
-        )
+        where = "the most valuable change" if delta > 0 else "the costliest loss"
+        text = f"No team is a clear constraint: {where} is at {top['team']} ({evidence}), where {what} {amount} {over}"
     if busiest != top["team"] or longest != top["team"]:
         text += (
             f"; observed: highest utilisation {busiest} ({observed.loc[busiest, 'utilisation']:.0%}), "
             f"longest mean queue {longest} ({observed.loc[longest, 'mean_queue']:.1f})"
         )
-    return text + f" (policy {paired.policy}, {paired.replications} worlds)."
+    return text + f" (policy {paired.policy}, {count(paired.replications, 'world')})."

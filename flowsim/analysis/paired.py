@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import FlowsimError, ScenarioError, listing
+from ..errors import FlowsimError, ScenarioError, listing, whole_number
 from ..format import money
 from ..results import Results
 from ..runner import scenario_hash
@@ -220,16 +220,17 @@ def prepare(
     progress: Progress | None = None,
 ) -> Paired:
     """Load and validate the scenario, resolve the policy and seed, check the run settings."""
-    if isinstance(replications, bool) or not isinstance(replications, (int, np.integer)) or replications < 1:
-        raise FlowsimError(f"replications (--replications) must be a whole number of at least 1, got {replications!r}")
-    if workers is not None and (not isinstance(workers, (int, np.integer)) or workers < 1):
-        raise FlowsimError(f"workers (--workers) must be a whole number of at least 1, got {workers!r}")
+    whole_number(replications, "replications (--replications)", 1)
+    if workers is not None:
+        whole_number(workers, "workers (--workers)", 1)
+    if seed is not None:  # it roots the SeedSequence tree, which takes only whole numbers >= 0
+        seed = whole_number(seed, "seed (--seed)", 0)
     validated, data = scenario_data(scenario)
     return Paired(
         scenario=validated,
         data=data,
         policy=resolve_policy(validated, policy),
-        seed=validated.seed if seed is None else int(seed),
+        seed=validated.seed if seed is None else seed,
         replications=int(replications),
         workers=workers,
         progress=progress,
@@ -303,12 +304,6 @@ def with_ci(mean: float, low: float, high: float, fmt: Callable[[float], str] = 
     """``1.1M (95% CI 0.9M to 1.3M)``, or just the mean."""
     text = ci_text(low, high, fmt)
     return f"{fmt(mean)} ({text})" if text else fmt(mean)
-
-
-def signed_money(amount: float) -> str:
-    if amount is None or math.isnan(amount):
-        return "n/a"
-    return ("+" if amount > 0 else "") + money(amount)
 
 
 def duration(amount: float, unit: str) -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ import pandas as pd
 import yaml
 
 from ..errors import FlowsimError, listing, show
-from ..format import money
+from ..format import count, money, number
 from ..results import DIRECTIONS
 from ..scenario.load import yaml_value
 from ..scenario.model import Scenario
@@ -232,9 +232,11 @@ def sweep(
     edited = _policies_edited(keys)
     if policy is None and len(edited) == 1 and edited[0] in paired.scenario.policies:
         paired.policy = edited[0]
-    elif edited and paired.policy not in edited:
+    ignored = [name for name in edited if name != paired.policy]
+    if ignored:
+        # Only the simulated policy's edits can change the metric; say so for every other one.
         notes.append(
-            f"the keys edit policy {', '.join(edited)} but policy {paired.policy} is simulated: "
+            f"the keys edit policy {', '.join(ignored)} but policy {paired.policy} is simulated: "
             "those edits change nothing (choose with --policy)"
         )
     known = _known_metrics(paired.scenario)
@@ -305,13 +307,14 @@ def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, (bool, int, float, str))
 
 
-def _fmt(metric: str):
-    return money if metric in MONEY_METRICS else (lambda x: "n/a" if math.isnan(x) else f"{x:.3g}")
+def metric_format(metric: str) -> Callable[[float], str]:
+    """How a metric's values read: money, or three significant figures; 'n/a' when missing."""
+    return money if metric in MONEY_METRICS else (lambda x: number(x, ".3g"))
 
 
 def _sentence(table: pd.DataFrame, keys: list[str], metric: str, direction: int, policy: str, n: int) -> str:
-    fmt = _fmt(metric)
-    tail = f" (policy {policy}, {n} worlds)."
+    fmt = metric_format(metric)
+    tail = f" (policy {policy}, {count(n, 'world')})."
     if np.isnan(table["mean"].to_numpy(dtype=float)).all():
         return f"{metric} is undefined in every world at every setting (e.g. nothing delivered): no best" + tail
     if not direction:
@@ -326,18 +329,27 @@ def _sentence(table: pd.DataFrame, keys: list[str], metric: str, direction: int,
         return text + tail
     if best.name != 0:
         first = table.iloc[0]
-        sign = "+" if best["diff"] > 0 else ""
-        text += (
-            f", {sign}{with_ci(best['diff'], best['diff_ci_low'], best['diff_ci_high'], fmt)} against "
-            f"{first['setting']} (better in {best['better_share']:.0%} of worlds)"
-        )
+        if math.isnan(best["diff"]):
+            # No world where both are defined: no paired difference to give (e.g. nothing delivered at the first).
+            text += f"; {metric} is undefined at {first['setting']} in every world, so no paired difference"
+        else:
+            sign = "+" if best["diff"] > 0 else ""
+            text += (
+                f", {sign}{with_ci(best['diff'], best['diff_ci_low'], best['diff_ci_high'], fmt)} against "
+                f"{first['setting']} (better in {best['better_share']:.0%} of worlds)"
+            )
     else:
+        # The next best among the settings where the metric is defined (NaN: e.g. nothing delivered).
         others = table.drop(index=0)
-        runner = others.iloc[int(np.argmax(direction * others["mean"].to_numpy(dtype=float)))]
-        text += (
-            f"; the next best, {runner['setting']}, differs by "
-            f"{with_ci(runner['diff'], runner['diff_ci_low'], runner['diff_ci_high'], fmt)}"
-        )
+        others = others[~np.isnan(others["mean"].to_numpy(dtype=float))]
+        if len(others):
+            runner = others.iloc[int(np.argmax(direction * others["mean"].to_numpy(dtype=float)))]
+            text += (
+                f"; the next best, {runner['setting']}, differs by "
+                f"{with_ci(runner['diff'], runner['diff_ci_low'], runner['diff_ci_high'], fmt)}"
+            )
+        else:
+            text += f"; {metric} is undefined at every other setting"
     return text + tail
 
 

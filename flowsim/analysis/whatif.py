@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Described, FlowsimError, Problem, ScenarioError, listing
-from ..format import money, span
+from ..format import count, money, signed_money, span
 from ..scenario import read_yaml, scenario_from_dict
 from ..scenario.model import Project, Scenario
 from .benefits import benefits
@@ -46,7 +46,6 @@ from .paired import (
     prepare,
     project_frame,
     project_names,
-    signed_money,
     stats_columns,
     stream_label,
     totals_row,
@@ -127,6 +126,10 @@ def admit(
     pairs = pair_projects(
         project_frame(without_results), project_frame(with_results), paired.horizon, ("without", "with")
     )
+    if main not in set(pairs["project"]):
+        # Projects arriving at or after the horizon are never simulated: no row, no value, no delay.
+        notes.append(f"{main} arrives at or after the horizon ({paired.horizon:g}): it is never simulated, "
+                     "so accepting it changes nothing within the horizon")  # fmt: skip
     listed = pairs["template"].isna().to_numpy()
     pairs["label"] = [
         p if is_listed else stream_label(p) for p, is_listed in zip(pairs["project"], listed, strict=True)
@@ -217,7 +220,7 @@ def _admit_sentence(paired: Paired, main: str, group: list[str], table: pd.DataF
     return (
         f"{text}; {itself} {with_ci(own['mean'], own['ci_low'], own['ci_high'])}: "
         f"net {with_ci(net['mean'], net['ci_low'], net['ci_high'], signed_money)} over "
-        f"{span(paired.horizon, unit)} (policy {paired.policy}, {paired.replications} worlds)."
+        f"{span(paired.horizon, unit)} (policy {paired.policy}, {count(paired.replications, 'world')})."
     )
 
 
@@ -312,6 +315,9 @@ def stop(
     0, or in flight).  Stopping a project is simulated as the scenario without
     it and, in cascade, without every project that depends on it; its work
     already done is sunk and its remaining work frees its teams from time 0.
+    A stopped project is never delivered, so a deadline ``fine`` due within the
+    horizon is still charged (DESIGN section 5): its value when stopped is
+    ``-fine``, not 0, as when the engine cancels it.
 
     The change in total value delivered within the horizon (stopped minus
     today's portfolio) is decomposed, per replication, into ``lost`` (the value
@@ -339,6 +345,7 @@ def stop(
             f"got none; name projects with --project"
         )
     names = project_names(paired.scenario)
+    fines = _fines_if_never_delivered(paired.scenario)
     today = project_frame(paired.run(paired.scenario, "today's portfolio"))
     reps = pd.RangeIndex(paired.replications, name="replication")
     rows, frames = [], []
@@ -350,7 +357,11 @@ def stop(
         pairs = pair_projects(today, stopped, paired.horizon, ("today", "stopped"))
         pairs.insert(0, "stopped", candidate)
         pairs["removed"] = pairs["project"].isin(removed)
-        lost = pairs[pairs["removed"]].groupby("replication")["value_today"].sum().reindex(reps, fill_value=0.0)
+        # Stopping does not cancel a fine: a removed project's value is the fine it still owes.
+        owed = pairs["project"].map(fines).fillna(0.0).where(pairs["removed"], 0.0)
+        pairs["value_stopped"] -= owed
+        pairs["value_change"] -= owed
+        lost = -pairs[pairs["removed"]].groupby("replication")["value_change"].sum().reindex(reps, fill_value=0.0)
         kept = pairs[~pairs["removed"]]
         freed = kept.groupby("replication")["value_change"].sum().reindex(reps, fill_value=0.0)
         net = freed - lost
@@ -368,6 +379,22 @@ def stop(
     return WhatIf("stop", table, totals, replications_frame, answer, paired.settings(candidates=candidates))
 
 
+def _fines_if_never_delivered(scenario: Scenario) -> dict[str, float]:
+    """Per listed project, the deadline fine charged if it is never delivered: its ``fine``
+    when its ``due`` falls within the horizon (money, undiscounted, as ``value_delivered``)."""
+    out = {}
+    for project in scenario.projects:
+        value = project.value
+        if value.profile != "deadline" or not value.fine:
+            continue
+        due = value.due
+        if due is None:
+            due = project.arrival + value.due_in if value.due_in is not None else math.inf
+        if due < scenario.horizon:
+            out[project.id] = float(value.fine)
+    return out
+
+
 def _stop_sentence(paired: Paired, table: pd.DataFrame) -> str:
     best = table.iloc[0]
     who = best["project"] + (f" (with {best['also_stopped']})" if best["also_stopped"] else "")
@@ -382,4 +409,4 @@ def _stop_sentence(paired: Paired, table: pd.DataFrame) -> str:
     if len(table) > 1:
         worst = table.iloc[-1]
         text += f". Most missed: {worst['project']} ({signed_money(worst['net_mean'])})"
-    return text + f" (policy {paired.policy}, {paired.replications} worlds)."
+    return text + f" (policy {paired.policy}, {count(paired.replications, 'world')})."
