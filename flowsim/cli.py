@@ -71,11 +71,10 @@ def run(
         None,
         "--replications",
         "-n",
-        min=1,
         help="Number of worlds simulated (default 100; with --target-ci the minimum, default 10).",
     ),
     seed: int = typer.Option(None, "--seed", help="Seed of the worlds (default: the scenario's)."),
-    workers: int = typer.Option(None, "--workers", "-w", min=1, help="Local processes (default: all cores)."),
+    workers: int = typer.Option(None, "--workers", "-w", help="Local processes (default: all cores)."),
     scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler ADDRESS, or 'local' for a LocalCluster."),
     out: Path = typer.Option(None, "--out", "-o", help="Run folder (default: results/<scenario file name>)."),
     resume: bool = typer.Option(False, "--resume", help="Complete an interrupted run in --out."),
@@ -84,9 +83,9 @@ def run(
     ),
     target_metric: str = typer.Option("value_delivered", "--target-metric", help="Metric for --target-ci."),
     max_replications: int = typer.Option(
-        None, "--max-replications", min=1, help="Upper bound with --target-ci (default 1000)."
+        None, "--max-replications", help="Upper bound with --target-ci (default 1000)."
     ),
-    timeline_step: float = typer.Option(None, "--timeline-step", min=0.0, help="Time between timeline points."),
+    timeline_step: float = typer.Option(None, "--timeline-step", help="Time between timeline points."),
     report: bool = typer.Option(False, "--report", help="Write report.html at the end."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, results table or verdicts: only errors."),
 ) -> None:
@@ -94,21 +93,12 @@ def run(
 
     Exit codes: 0 done, 2 bad input, 130 interrupted (partial results kept; add --resume).
     """
-    from .cli_run import ProgressReporter, fresh_folder, print_results, target_line
-    from .runner import check_options, execute
+    from .cli_run import ProgressReporter, print_results, target_line
+    from .runner import execute
 
     with exit_on_flowsim_error():
         loaded = load_scenario(scenario)
-        # Every option is checked before a previous run's folder is emptied.
-        check_options(
-            loaded, replications=replications, policies=policy or None, scheduler=scheduler,
-            target_ci=target_ci, target_metric=target_metric, max_replications=max_replications,
-        )  # fmt: skip
-        if timeline_step is not None and timeline_step <= 0:
-            raise FlowsimError(f"--timeline-step must be above 0, got {timeline_step}")
         folder = out if out is not None else Path("results") / scenario.stem
-        if not resume:
-            fresh_folder(folder)
         try:
             with ProgressReporter(quiet) as progress:
                 results = execute(
@@ -117,21 +107,32 @@ def run(
                     target_ci=target_ci, target_metric=target_metric, max_replications=max_replications,
                     progress=progress,
                 )  # fmt: skip
+            results.write_summaries(folder)
+            report_path = None
+            if report:
+                from .report import write_report
+
+                report_path = write_report(folder)
         except KeyboardInterrupt:
             typer.echo(f"interrupted: partial results kept in {folder}/; complete them with --resume", err=True)
             raise typer.Exit(130) from None
-        results.write_summaries(folder)
-        report_path = None
-        if report:
-            from .report import write_report
-
-            report_path = write_report(folder)
+        except OSError as error:
+            raise _unwritable(folder, error) from None
     if not quiet:
         if "target" in results.manifest:
             typer.echo(target_line(results.manifest["target"]))
         print_results(results, folder)
     if report_path is not None:
         typer.echo(f"report: {report_path}")
+
+
+def _unwritable(folder: Path, error: OSError) -> Exception:
+    """A failed write in the run folder (disk full, permissions) as bad input; any other
+    operating-system error is not the folder's and keeps its traceback."""
+    where = Path(error.filename).resolve() if getattr(error, "filename", None) else None
+    if where is None or not where.is_relative_to(folder.resolve()):
+        return error
+    return FlowsimError(f"--out must be a folder flowsim can write, got {str(folder)!r} ({error.strerror or error})")
 
 
 def summary(scenario: Scenario) -> str:
@@ -188,8 +189,12 @@ def report(run_dir: Path = typer.Argument(..., help="A run folder written by flo
     from .report import write_report
 
     with exit_on_flowsim_error():
+        if not run_dir.exists():
+            raise FlowsimError(f"{run_dir}: must be a run folder with manifest.json, got no such folder")
+        if not run_dir.is_dir():
+            raise FlowsimError(f"{run_dir}: must be a run folder with manifest.json, got a file")
         if not (run_dir / "manifest.json").is_file():
-            raise FlowsimError(f"{run_dir}: must be a run folder with manifest.json, got none")
+            raise FlowsimError(f"{run_dir}: must be a run folder with manifest.json, got a folder without one")
         path = write_report(run_dir)
     typer.echo(f"report: {path}")
 

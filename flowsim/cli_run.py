@@ -7,7 +7,6 @@ one-line verdict in money against the baseline.
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -16,23 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .errors import FlowsimError
-from .format import money
-from .store import MANIFEST
-from .tables import TABLES
-
-# What a run folder holds; only these are removed when a run is started afresh.
-RUN_FILES = (MANIFEST, "summary.csv", "project_summary.csv", "report.html")
-
-
-def fresh_folder(out: Path) -> None:
-    """Empty a previous run's folder (only files flowsim writes), keeping anything else."""
-    if out.exists() and not out.is_dir():
-        raise FlowsimError(f"--out must be a folder, got the file {str(out)!r}")
-    for name in RUN_FILES:
-        (out / name).unlink(missing_ok=True)
-    for table in TABLES:
-        shutil.rmtree(out / f"{table}.parquet", ignore_errors=True)
+from .format import count, money, number
 
 
 class ProgressReporter:
@@ -108,7 +91,7 @@ def policy_table(results) -> Table:
     summary = results.summary()
     scenario = results.manifest["scenario"]
     unit = scenario["time_unit"]
-    table = Table(title=f"{scenario['name']}: {results.manifest['replications_completed']} replications")
+    table = Table(title=f"{scenario['name']}: {count(results.manifest['replications_completed'], 'replication')}")
     for column in ("policy", "value delivered", "value delayed", "cycle time (mean, P90)", "delivered", "throughput"):
         table.add_column(column, justify="left" if column == "policy" else "right")
 
@@ -124,7 +107,7 @@ def policy_table(results) -> Table:
             policy,
             cell(policy, "value_delivered", money),
             cell(policy, "value_delayed", money),
-            f"{get(policy, 'cycle_time_mean'):.1f}, {get(policy, 'cycle_time_p90'):.1f} {unit}s",
+            f"{number(get(policy, 'cycle_time_mean'))}, {number(get(policy, 'cycle_time_p90'))} {unit}s",
             f"{get(policy, 'delivered'):.1f}",
             f"{get(policy, 'throughput'):.3f}/{unit}",
         )

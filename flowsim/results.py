@@ -37,6 +37,16 @@ DIRECTIONS = {
 
 _CYCLE_TIMES = ("cycle_time_mean", "cycle_time_p90")
 
+# The columns of summary.csv and project_summary.csv (README "Outputs"): written even with
+# no row (no listed project, no completed replication), so the files always read back.
+SUMMARY_COLUMNS = [
+    "policy", "metric", "n", "mean", "ci_low", "ci_high", "p10", "p50", "p90", "delivered",
+    "diff", "diff_ci_low", "diff_ci_high", "better_share",
+]  # fmt: skip
+PROJECT_SUMMARY_COLUMNS = [
+    "policy", "project", "p50_delivery", "p85_delivery", "p_delivered", "promised", "p_on_promise", "value_delayed",
+]  # fmt: skip
+
 
 class Results:
     """The outcome of ``flowsim.run``: tidy tables and their summaries."""
@@ -116,6 +126,10 @@ class Results:
     def _metric_columns(self) -> list[str]:
         return [c for c in self.replications.columns if c not in ("policy", "replication")]
 
+    def _completed_nothing(self) -> bool:
+        """No replication to summarise: a run folder stopped before its first chunk."""
+        return self.root is not None and not self._tables and not self.manifest["completed_chunks"]
+
     # ------------------------------------------------------------- summaries
 
     def summary(self, level: float = 0.95) -> pd.DataFrame:
@@ -124,6 +138,8 @@ class Results:
         delivered per replication they are taken over; and the paired difference from the
         baseline with its CI and the share of worlds where it did better."""
         rows = []
+        if self._completed_nothing():
+            return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
         by_policy = self._by_policy()
         base = by_policy[self.baseline]
         for policy in self.policies:
@@ -151,7 +167,7 @@ class Results:
                     "diff_ci_high": d_high if policy != self.baseline else math.nan,
                     "better_share": better,
                 })  # fmt: skip
-        return pd.DataFrame(rows)
+        return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
     def compare(self, level: float = 0.95) -> pd.DataFrame:
         """Each policy's paired difference from the baseline, per metric."""
@@ -174,10 +190,12 @@ class Results:
         delivered within the horizon), probability of delivery by the horizon and by
         ``promised``, mean value delayed.  Projects from arrival streams differ between
         replications and are left out."""
+        rows = []
+        if self._completed_nothing():
+            return pd.DataFrame(rows, columns=PROJECT_SUMMARY_COLUMNS)
         # Only the listed projects' few columns: at 10,000 replications the whole table is gigabytes.
         listed = self._listed_projects(["policy", "project", "delivered", "value_delayed"])
         promised = self._promised()
-        rows = []
         for (policy, project), group in listed.groupby(["policy", "project"], observed=True, sort=False):
             delivered = group["delivered"].to_numpy(dtype=float)
             filled = np.where(np.isnan(delivered), np.inf, delivered)
@@ -192,7 +210,7 @@ class Results:
                 "p_on_promise": float(np.mean(filled <= due)) if math.isfinite(due) else math.nan,
                 "value_delayed": float(group["value_delayed"].mean()),
             })  # fmt: skip
-        return pd.DataFrame(rows)
+        return pd.DataFrame(rows, columns=PROJECT_SUMMARY_COLUMNS)
 
     def _promised(self) -> dict[str, float]:
         scenario = self.manifest.get("scenario", {})

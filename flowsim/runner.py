@@ -37,7 +37,7 @@ import simpy
 from . import __version__
 from .engine.setup import build_rules, make_setup
 from .engine.simulation import Simulation, paused_collector
-from .errors import FlowsimError, show
+from .errors import FlowsimError, show, whole_number
 from .scenario.checks import timeline_step_rule
 from .scenario.model import Scenario
 from .stats import target_half_widths
@@ -227,10 +227,16 @@ def make_target(
     known = metric_names(scenario)
     if metric not in known:
         raise FlowsimError(f"--target-metric must be one of {', '.join(known)}, got {metric!r}")
-    most = DEFAULT_MAX_REPLICATIONS if max_replications is None else max_replications
-    if most < 2:
-        raise FlowsimError(f"--max-replications must be at least 2, got {most}")
-    least = min(DEFAULT_MIN_REPLICATIONS, most) if replications is None else max(2, replications)
+    most = (
+        DEFAULT_MAX_REPLICATIONS
+        if max_replications is None
+        else whole_number(max_replications, "max_replications (--max-replications)", 2)
+    )
+    least = (
+        min(DEFAULT_MIN_REPLICATIONS, most)
+        if replications is None
+        else max(2, whole_number(replications, "replications (--replications)", 1))
+    )
     if least > most:
         raise FlowsimError(
             f"--replications (the minimum with --target-ci) must be at most --max-replications {most}, got {least}"
@@ -354,6 +360,8 @@ def check_options(
     scenario: Scenario,
     *,
     replications: int | None = None,
+    seed: int | None = None,
+    workers: int | None = None,
     policies: Sequence[str] | None = None,
     scheduler: str | None = None,
     target_ci: float | None = None,
@@ -362,6 +370,10 @@ def check_options(
 ) -> tuple[list[str], Target | None, int]:
     """Validate a run's options: the policies, the ``--target-ci`` settings (or None) and
     the number of replications planned (the maximum with a target)."""
+    if seed is not None:  # it roots the SeedSequence tree, which takes only whole numbers >= 0
+        whole_number(seed, "seed (--seed)", 0)
+    if workers is not None:
+        whole_number(workers, "workers (--workers)", 1)
     names = resolve_policies(scenario, policies)
     if scheduler is not None:
         from .distributed import _distributed
@@ -374,9 +386,9 @@ def check_options(
         return names, target, target.max_replications
     if max_replications is not None:
         raise FlowsimError("--max-replications bounds a --target-ci run; give --target-ci too, or --replications")
-    total = DEFAULT_REPLICATIONS if replications is None else replications
-    if total < 1:
-        raise FlowsimError(f"--replications must be at least 1, got {total}")
+    total = (
+        DEFAULT_REPLICATIONS if replications is None else whole_number(replications, "replications (--replications)", 1)
+    )
     return names, None, total
 
 
@@ -410,12 +422,12 @@ def execute(
 
     if resume and out is None:
         raise FlowsimError("--resume needs the run folder to complete (--out)")
-    seed = scenario.seed if seed is None else seed
     names, target, total = check_options(
-        scenario, replications=replications, policies=policies, scheduler=scheduler,
+        scenario, replications=replications, seed=seed, workers=workers, policies=policies, scheduler=scheduler,
         target_ci=target_ci, target_metric=target_metric, max_replications=max_replications,
     )  # fmt: skip
-    workers = default_workers() if workers is None else max(1, workers)
+    seed = scenario.seed if seed is None else int(seed)
+    workers = default_workers() if workers is None else int(workers)
     # Chunk bounds never depend on the number of workers, so neither do the files.
     size = chunk_size or default_chunk_size(total)
     step = scenario.timeline_step if timeline_step is None else timeline_step
@@ -437,8 +449,11 @@ def execute(
     store = RunStore(out) if out is not None else None
     earlier_wall = 0.0
     if store is not None:
+        store.check_folder()
         previous = store.read_manifest() if resume else None
-        if previous is not None:
+        if previous is None:
+            store.clear()  # a fresh run: no earlier run's tables, summaries or report left to mislead
+        else:
             _check_resumable(previous, manifest)
             size = manifest["chunk_size"] = previous.get("chunk_size", size)
             manifest["completed_chunks"] = sorted(previous["completed_chunks"])
@@ -524,6 +539,15 @@ def _check_resumable(previous: dict, manifest: dict) -> None:
         if previous.get(key) != manifest.get(key):
             raise FlowsimError(
                 f"--resume must continue the same run: {key} was {previous.get(key)!r}, now {manifest.get(key)!r}"
+            )
+    # A new version of flowsim or of a library that draws or simulates may change the numbers:
+    # chunks from two versions would make one run of two models.  (pyarrow only stores them.)
+    for library in ("flowsim", "numpy", "scipy", "simpy"):
+        was, now = previous.get("versions", {}).get(library), manifest["versions"][library]
+        if was != now:
+            raise FlowsimError(
+                f"--resume must continue the same run: {library} version was {was!r}, now {now!r} "
+                "(start the run afresh, without --resume)"
             )
     before = previous.get("target")
     now = manifest.get("target")

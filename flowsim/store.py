@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .errors import FlowsimError
 from .tables import TABLES
 
 MANIFEST = "manifest.json"
+# Written from the chunks once a run ends: stale as soon as a new run starts in the folder.
+DERIVED_FILES = ("summary.csv", "project_summary.csv", "report.html")
 
 
 def chunk_name(first: int, last: int) -> str:
@@ -30,11 +33,29 @@ def chunk_name(first: int, last: int) -> str:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
+    """Write ``path`` whole or not at all (a temporary file, then a rename).  The temporary
+    file is opened as any other, so it gets the umask's permissions like the tables beside
+    it (a ``tempfile`` is 0600: other users and Dask workers could not read the manifest)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "w") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(handle.name, path)
+    os.replace(temporary, path)
+
+
+def check_out_folder(out: Path) -> None:
+    """Refuse an ``--out`` folder that cannot be made or written: a file, a path inside a
+    file, a read-only parent (``FlowsimError``, so exit 2 before any simulation)."""
+    if out.exists() and not out.is_dir():
+        raise FlowsimError(f"--out must be a folder, got the file {str(out)!r}")
+    parent = out
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise FlowsimError(f"--out must be a folder, got {str(out)!r} inside the file {str(parent)!r}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise FlowsimError(f"--out must be a folder flowsim can write, got {str(out)!r} ({str(parent)!r} is read-only)")
 
 
 class RunStore:
@@ -42,6 +63,18 @@ class RunStore:
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
+
+    def check_folder(self) -> None:
+        """Refuse, before anything is simulated, a run folder that cannot be written."""
+        check_out_folder(self.root)
+
+    def clear(self) -> None:
+        """Empty a previous run's folder for a fresh run: only what flowsim writes goes
+        (manifest, tables, summaries, report); anything else the user keeps there stays."""
+        for name in (MANIFEST, *DERIVED_FILES):
+            (self.root / name).unlink(missing_ok=True)
+        for table in TABLES:
+            shutil.rmtree(self.root / f"{table}.parquet", ignore_errors=True)
 
     def prepare(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -99,6 +132,17 @@ class RunStore:
         names = sorted(p.stem for p in folder.glob("part-*.parquet"))
         if chunks is not None:
             wanted = set(chunks)
+            # A chunk the manifest lists as completed but whose file is gone (a folder copied
+            # in part, Dask workers writing where this machine does not see) must not be
+            # skipped: the tables would be partial while the manifest says whole.
+            missing = sorted(wanted.difference(names))
+            if missing:
+                more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+                raise FlowsimError(
+                    f"{folder}: must hold every chunk {MANIFEST} lists as completed, got no "
+                    f"{missing[0]}.parquet{more} (every Dask worker must write to a folder this "
+                    "machine sees at the same path)"
+                )
             names = [n for n in names if n in wanted]
         if not names:
             return pa.table({})

@@ -203,3 +203,21 @@ def test_resume_needs_a_folder():
     scenario = flowsim.load_scenario(BENCH)
     with pytest.raises(flowsim.FlowsimError, match="--resume needs the run folder"):
         execute(scenario, replications=2, resume=True)
+
+
+def test_resume_refuses_chunks_of_another_flowsim_version(uninterrupted, tmp_path):
+    # Chunks simulated by two versions of the model would make one run of two models.
+    out = tmp_path / "older"
+    out.mkdir()
+    for path in uninterrupted.root.iterdir():
+        if path.name == "manifest.json":
+            old = json.loads(path.read_text())
+            old["versions"]["flowsim"] = "0.0.1"
+            (out / path.name).write_text(json.dumps(old))
+    scenario = flowsim.load_scenario(BENCH)
+    with pytest.raises(flowsim.FlowsimError) as error:
+        execute(scenario, replications=N, policies=["fifo", "cd3"], out=out, resume=True)
+    assert str(error.value) == (
+        f"--resume must continue the same run: flowsim version was '0.0.1', now {flowsim.__version__!r} "
+        "(start the run afresh, without --resume)"
+    )

@@ -168,3 +168,94 @@ def test_progress_rate_counts_only_this_session(capsys, monkeypatch):
         now[0] = 110.0
         progress(60, 100)  # 20 in 10 s
     assert capsys.readouterr().err == "replications 60/100, 2.0/s, eta 20s\n"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"seed": -1}, "seed (--seed) must be a whole number of at least 0, got -1"),
+        ({"seed": 1.5}, "seed (--seed) must be a whole number of at least 0, got 1.5"),
+        ({"replications": 2.5}, "replications (--replications) must be a whole number of at least 1, got 2.5"),
+        ({"replications": True}, "replications (--replications) must be a whole number of at least 1, got true"),
+        ({"workers": 0}, "workers (--workers) must be a whole number of at least 1, got 0"),
+        (
+            {"target_ci": 0.1, "max_replications": 1.5},
+            "max_replications (--max-replications) must be a whole number of at least 2, got 1.5",
+        ),
+    ],
+)
+def test_bad_run_options_are_named_not_numpy_errors(small, options, message):
+    # Before: numpy's "expected non-negative integer", range()'s TypeError, or a silent 1 worker.
+    with pytest.raises(FlowsimError) as error:
+        execute(small, **options)
+    assert str(error.value) == message
+
+
+def test_cli_negative_seed_exits_2_with_one_line(small_file, tmp_path):
+    result = CliRunner().invoke(app, ["run", str(small_file), "--seed", "-1", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert result.output.strip() == "seed (--seed) must be a whole number of at least 0, got -1"
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_fresh_api_run_in_a_used_folder_leaves_no_stale_summaries(small, tmp_path):
+    # flowsim.run(out=...) used to keep an earlier run's summary.csv and report.html beside
+    # the new tables, where they described the old run.
+    out = tmp_path / "run"
+    first = execute(small, replications=4, workers=1, out=out)
+    first.write_summaries(out)
+    (out / "report.html").write_text("the earlier run's report")
+    (out / "notes.txt").write_text("the user's own file")
+    execute(small, replications=2, seed=99, workers=1, out=out)
+    assert not (out / "summary.csv").exists()
+    assert not (out / "project_summary.csv").exists()
+    assert not (out / "report.html").exists()
+    assert (out / "notes.txt").read_text() == "the user's own file"
+    assert sorted(Results.load(out).projects["replication"].unique()) == [0, 1]
+
+
+def test_a_bad_option_leaves_the_previous_run_folder_alone(small_file, tmp_path):
+    out = tmp_path / "run"
+    first = CliRunner().invoke(app, ["run", str(small_file), "-n", "2", "-w", "1", "--out", str(out), "-q"])
+    assert first.exit_code == 0
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    result = CliRunner().invoke(app, ["run", str(small_file), "--seed", "-1", "--out", str(out)])
+    assert result.exit_code == 2
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+
+
+def test_an_out_folder_that_cannot_be_made_is_bad_input(small_file, tmp_path):
+    # Used to end in NotADirectoryError with exit 1, after a run's options were checked.
+    (tmp_path / "a.txt").write_text("keep")
+    for out, found in ((tmp_path / "a.txt", f"the file {str(tmp_path / 'a.txt')!r}"),
+                       (tmp_path / "a.txt" / "sub", f"{str(tmp_path / 'a.txt' / 'sub')!r} inside the file "
+                                                    f"{str(tmp_path / 'a.txt')!r}")):  # fmt: skip
+        result = CliRunner().invoke(app, ["run", str(small_file), "-n", "2", "--out", str(out)])
+        assert result.exit_code == 2
+        assert result.output.strip() == f"--out must be a folder, got {found}"
+    assert (tmp_path / "a.txt").read_text() == "keep"
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["-n", "0"], "replications (--replications) must be a whole number of at least 1, got 0"),
+        (["--workers", "0"], "workers (--workers) must be a whole number of at least 1, got 0"),
+        (["--timeline-step", "-1"], "timeline_step (--timeline-step) must be a finite number above 0, got -1"),
+        (["--timeline-step", "0"], "timeline_step (--timeline-step) must be a finite number above 0, got 0"),
+    ],
+)
+def test_out_of_range_options_name_the_option_and_the_value(small_file, tmp_path, option, message):
+    # These were click's boxed "Input should be greater than or equal to 1", without the value.
+    result = CliRunner().invoke(app, ["run", str(small_file), *option, "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert result.output.strip() == message
+
+
+def test_the_manifest_is_readable_like_the_tables(small, tmp_path):
+    # It was written through a 0600 temporary file: other users and Dask workers could not read it.
+    out = tmp_path / "r"
+    execute(small, replications=2, workers=1, out=out)
+    table_mode = next((out / "projects.parquet").glob("*.parquet")).stat().st_mode & 0o777
+    assert (out / "manifest.json").stat().st_mode & 0o777 == table_mode
+    assert table_mode & 0o044  # group and others can read it (under a usual umask)

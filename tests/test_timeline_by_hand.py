@@ -474,3 +474,20 @@ def test_delivery_exactly_at_the_horizon_is_not_within_it():
     assert row["ideal_delivery"] == approx(10)
     # Ideal delivery at H is not within H either: no lump, no stream.
     assert row["value_ideal"] == 0 and row["value_delivered"] == 0 and row["value_delayed"] == 0
+
+
+def test_a_shared_teams_busy_units_are_its_time_sliced_shares():
+    # Seven stages of effort 5 share two units (switching none): each holds 2/7 of a unit and
+    # works at 2/7, so all finish together at 7 x 5 / 2 = 17.5.  The team timeline used to
+    # store busy as int32, which cut 7 x 2/7 = 1.9999999999999996 to 1: a full team shown half idle.
+    data = {
+        "name": "shared", "horizon": 20, "teams": {"dev": {"capacity": 2, "focus": "shared"}},
+        "projects": [{"id": f"p{i}", "value": {"rate": 1}, "stages": [{"team": "dev", "effort": 5}]}
+                     for i in range(7)],
+    }  # fmt: skip
+    results = flowsim.run(scenario_from_dict(data, source="<shared>"), replications=1, workers=1)
+    rows = results.team_timeline.sort_values("time")
+    expected = [2.0 if t < 17.5 else 0.0 for t in rows["time"]]
+    assert list(rows["busy"]) == expected
+    assert results.projects["delivered"].tolist() == [17.5] * 7
+    assert results.teams["utilisation"].iloc[0] == pytest.approx(17.5 / 20)

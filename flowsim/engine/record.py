@@ -164,7 +164,8 @@ def collect(sim, timeline_step: float) -> Record:
         at = np.searchsorted(changes[:, 0], grid, side="right") - 1
         team_rows["time"].append(grid)
         team_rows["team"].append(np.full(len(grid), t.index, dtype=np.int32))
-        team_rows["busy"].append(changes[at, 1].astype(np.int32))
+        # float: a shared team's units are time-sliced shares (7 stages on 2 units hold 2/7 each).
+        team_rows["busy"].append(changes[at, 1].astype(np.float32))
         team_rows["queue"].append(changes[at, 2].astype(np.int32))
     team_timeline = {k: np.concatenate(v) if v else np.empty(0) for k, v in team_rows.items()}
     return Record(projects, events, timeline, teams_out, team_timeline, tuple(sim.reasons))
