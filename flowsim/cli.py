@@ -51,8 +51,16 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    rules: list[str] = typer.Option(
+        None, "--rules", help="A .py file or module of your own rules to import first (repeatable; docs/policies.md)."
+    ),
 ) -> None:
     """Simulate a portfolio of projects competing for constrained teams, and compare policies."""
+    from .policies.registry import import_rules
+
+    with exit_on_flowsim_error():
+        for spec in rules or ():
+            import_rules(spec)
 
 
 @app.command()

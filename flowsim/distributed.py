@@ -6,8 +6,11 @@ replication spends its time in the scheduler) and a worker runs the same
 so the results are identical to a local run.  With a run folder, the workers
 must see it at the same path (a shared filesystem on a remote cluster).
 Dask workers are separate interpreters: a rule registered with
-``flowsim.register`` must be registered when its module is imported there too
-(the local pool forks, so it inherits the parent's registry).
+``flowsim.register`` must be registered there too (the local pool forks, so it
+inherits the parent's registry).  Installed ``flowsim.rules`` entry points load
+in every process by themselves; modules imported with ``--rules`` are imported
+again on each worker present when the run starts (a remote worker must see the
+file at the same path).
 
 Dask is an optional extra (``pip install 'flowsim[dask]'``), imported only here
 and only when a scheduler is asked for.
@@ -87,8 +90,12 @@ def run_on_dask(
     Tasks are submitted in order and at most two per worker thread are in flight,
     so the first chunks finish first and a stopped run wastes little.
     """
+    from .policies.registry import import_rules, imported_rules
+
     distributed = _distributed()
     with dask_client(scheduler, workers) as client:
+        for spec, folder in imported_rules():
+            client.run(import_rules, spec, folder)
         threads = sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values())
         ahead = 2 * max(1, threads)
         queue = list(tasks)

@@ -8,8 +8,11 @@ unregistered in teardown.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from typer.testing import CliRunner
 
 import flowsim
+from flowsim import Results
 from flowsim.cli import app
 from flowsim.errors import FlowsimError, ScenarioError
 from flowsim.policies import known_rules, lookup, unregister
@@ -26,6 +30,7 @@ from flowsim.scenario import scenario_from_dict
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "policies.md"
 KINDS = ("intake", "sequencing", "intervention")
+FLOWSIM = str(Path(sys.executable).with_name("flowsim"))
 
 
 def blocks(language: str) -> list[str]:
@@ -503,3 +508,94 @@ def test_under_preempt_a_start_lets_the_project_take_units_at_other_teams_at_onc
         (0.0, "q", "started"), (2.0, "q", "paused"), (2.0, "p", "started"), (3.0, "p", "finished"),
         (3.0, "q", "started"), (11.0, "q", "finished"),
     ]  # fmt: skip
+
+
+# =========================================================================== rules from the command line
+
+BIGGEST_FIRST = '''
+import flowsim
+from flowsim.policies.protocol import SequencingRule
+
+
+@flowsim.register("sequencing", "biggest_first")
+class BiggestFirst(SequencingRule):
+    """Largest estimated remaining work first."""
+
+    def priority(self, project, now):
+        return project.remaining_critical_path(now)
+'''
+
+# One unit; fifo works small (1 week) first, biggest_first works big (5 weeks) first.
+BIGGEST_SCENARIO = {
+    "name": "biggest first", "horizon": 20, "teams": {"t": {"capacity": 1}},
+    "projects": [{"id": "small", "stages": [{"team": "t", "effort": 1}]},
+                 {"id": "big", "stages": [{"team": "t", "effort": 5}]}],
+    "policies": {"fifo": {"sequencing": "fifo"}, "biggest": {"sequencing": "biggest_first"}},
+}  # fmt: skip
+
+
+def _flowsim(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    # A real process: the rules must reach the command through --rules or an entry point, not
+    # through this test process's registry.
+    return subprocess.run([FLOWSIM, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.fixture
+def rules_folder(tmp_path) -> Path:
+    (tmp_path / "myrules.py").write_text(BIGGEST_FIRST)
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(BIGGEST_SCENARIO))
+    return tmp_path
+
+
+@pytest.mark.parametrize("spec", ["myrules.py", "myrules"])
+def test_rules_from_a_file_or_module_run_from_the_command_line(rules_folder, spec):
+    without = _flowsim("validate", "s.yaml", cwd=rules_folder)
+    assert without.returncode == 2 and "got 'biggest_first'" in without.stderr
+    result = _flowsim("--rules", spec, "run", "s.yaml", "-n", "2", "-w", "2", "-q", "--out", "out", cwd=rules_folder)
+    assert result.returncode == 0, result.stderr
+    projects = Results.load(rules_folder / "out").projects
+    delivered = projects.set_index(["policy", "project", "replication"])["delivered"]
+    for replication in (0, 1):  # in the pool's workers too
+        assert delivered[("fifo", "small", replication)] == 1 and delivered[("fifo", "big", replication)] == 6
+        assert delivered[("biggest", "big", replication)] == 5 and delivered[("biggest", "small", replication)] == 6
+
+
+def test_rules_imported_with_rules_reach_dask_workers(rules_folder):
+    pytest.importorskip("dask.distributed")
+    result = _flowsim("--rules", "myrules.py", "run", "s.yaml", "-n", "2", "-w", "1", "--scheduler", "local", "-q",
+                      "--out", "out", cwd=rules_folder)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    projects = Results.load(rules_folder / "out").projects
+    assert projects[(projects.policy == "biggest") & (projects.project == "big")]["delivered"].tolist() == [5, 5]
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ("nothing.py", "no such file"),
+        ("nothing_here", "No module named 'nothing_here'"),
+        ("broken.py", "SyntaxError at line 1: invalid syntax"),
+    ],
+)
+def test_a_rules_module_that_cannot_be_imported_is_bad_input(rules_folder, spec, problem):
+    (rules_folder / "broken.py").write_text("def (:\n")
+    result = _flowsim("--rules", spec, "validate", "s.yaml", cwd=rules_folder)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"--rules must be a .py file or an importable module of rules, got {spec!r} ({problem})"
+    )
+
+
+def test_an_installed_entry_point_registers_its_rules_everywhere(rules_folder, tmp_path_factory):
+    # A package that declares [project.entry-points."flowsim.rules"]: no --rules needed.
+    site = tmp_path_factory.mktemp("site")
+    (site / "biggest_rules.py").write_text(BIGGEST_FIRST)
+    info = site / "biggest_rules-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: biggest-rules\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[flowsim.rules]\nbiggest = biggest_rules\n")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    result = _flowsim("run", "s.yaml", "-n", "2", "-w", "2", "-q", "--out", "out", cwd=rules_folder, env=env)
+    assert result.returncode == 0, result.stderr
+    projects = Results.load(rules_folder / "out").projects
+    assert projects[(projects.policy == "biggest") & (projects.project == "big")]["delivered"].tolist() == [5, 5]
