@@ -11,17 +11,13 @@ imported inside each command because ``flowsim.cli`` imports this module).
 
 from __future__ import annotations
 
-import math
+import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
-from .format import money
-
-if TYPE_CHECKING:  # pandas only for the hints: `flowsim --help` should start fast
-    import pandas as pd
+from .pages import text_table  # imports neither pandas nor matplotlib: `flowsim --help` should start fast
 
 __all__ = ["sweep", "whatif_app"]
 
@@ -54,41 +50,31 @@ def _progress(quiet: bool) -> Callable[[str], None] | None:
     return lambda label: typer.echo(f"simulating {label} ...", err=True)
 
 
-# --------------------------------------------------------------- text tables
+def _check_out(out: Path | None) -> None:
+    """Refuse an ``--out`` that cannot be a folder before anything is simulated (exit 2, no traceback)."""
+    from .errors import FlowsimError
+
+    if out is None:
+        return
+    if out.exists() and not out.is_dir():
+        raise FlowsimError(f"--out must be a folder, got the file {str(out)!r}")
+    parent = out
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise FlowsimError(f"--out must be a folder, got {str(out)!r} inside the file {str(parent)!r}")
+    if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        raise FlowsimError(f"--out must be a folder flowsim can write, got {str(out)!r} ({str(parent)!r} is read-only)")
 
 
-def _pct(x: float) -> str:
-    return "n/a" if x is None or math.isnan(x) else f"{x:.0%}"
+def _write_failed(out: Path, error: OSError):
+    from .errors import FlowsimError
+
+    reason = error.strerror or type(error).__name__
+    return FlowsimError(f"--out must be a folder flowsim can write, got {str(out)!r} ({reason})")
 
 
-def _num(x: float) -> str:
-    return "n/a" if x is None or math.isnan(x) else f"{x:.1f}"
-
-
-def _signed(x: float) -> str:
-    return "n/a" if x is None or math.isnan(x) else ("+" if x > 0 else "") + money(x)
-
-
-def _ci(fmt: Callable[[float], str], prefix: str) -> Callable[[pd.Series], str]:
-    """A cell ``mean [low, high]`` from the columns ``<prefix>_mean``, ``_ci_low``, ``_ci_high``."""
-
-    def cell(row: pd.Series) -> str:
-        mean, low, high = row[f"{prefix}_mean"], row[f"{prefix}_ci_low"], row[f"{prefix}_ci_high"]
-        if mean is None or math.isnan(mean):
-            return ""
-        if math.isnan(low) or math.isnan(high):
-            return fmt(mean)
-        return f"{fmt(mean)} [{fmt(low)}, {fmt(high)}]"
-
-    return cell
-
-
-def _render(table: pd.DataFrame, columns: list[tuple[str, Callable[[pd.Series], str]]]) -> str:
-    """A plain-text table: a header, then one line per row, columns left-aligned."""
-    cells = [[header for header, _ in columns]]
-    cells += [[str(get(row)) for _, get in columns] for _, row in table.iterrows()]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells)
+# ------------------------------------------------------------------ output
 
 
 def _show(result, text: str, out: Path | None, name: str) -> None:
@@ -105,83 +91,29 @@ def _show(result, text: str, out: Path | None, name: str) -> None:
     for note in result.notes:
         typer.echo(f"note: {note}")
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        result.table.to_csv(out / f"{name}.csv", index=False)
-        written = [out / f"{name}.csv"]
-        totals = getattr(result, "totals", None)
-        if totals is not None and len(totals):
-            totals.to_csv(out / f"{name}_totals.csv", index=False)
-            written.append(out / f"{name}_totals.csv")
-        (out / f"{name}.html").write_text(_page(result, name))
-        written.append(out / f"{name}.html")
+        from .cli import exit_on_flowsim_error
+
+        with exit_on_flowsim_error():
+            try:
+                written = _write(result, out, name)
+            except OSError as error:
+                raise _write_failed(out, error) from None
         typer.echo("wrote " + ", ".join(map(str, written)))
 
 
-# Per what-if: the ranked column drawn (a forest of means with 95% CIs), its rows, axis label, title, caption.
-_FIGURES = {
-    "whatif_capacity": (
-        "value_change", "team", lambda r: r.table,
-        "change in value delivered (95% CI)", "Value of the capacity change, per team",
-        "Each dot is the paired change in value delivered when that team gets the change, in the same worlds; "
-        "the bar is its 95% CI: green when the whole interval is a gain, grey when it straddles zero.",
-    ),
-    "whatif_stop": (
-        "net", "project", lambda r: r.table,
-        "net change in portfolio value if stopped now (95% CI)", "Stopping a project: what the portfolio gains",
-        "Top first: the project we would miss least. Net = what the freed capacity brings the others minus the "
-        "project's own lost value; right of zero, stopping it pays.",
-    ),
-    "whatif_admit": (
-        "cost", "project", lambda r: r.table[r.table["role"] != "initiative"],
-        "value delayed by the initiative (95% CI)", "What the initiative delays, per project",
-        "Each dot is the value another project loses, in the same worlds, when the initiative is admitted; "
-        "the bar is its 95% CI.",
-    ),
-}
+def _write(result, out: Path, name: str) -> list[Path]:
+    from .pages import whatif_page
 
-
-def _figure(result, name: str) -> str:
-    """The what-if's ranked answer as an embedded figure ('' for kinds without one)."""
-    spec = _FIGURES.get(name)
-    if spec is None:
-        return ""
-    from . import plots
-    from .report import embed_figure
-
-    column, label, rows, xlabel, title, caption = spec
-    shown = rows(result)
-    if not len(shown):
-        return ""
-    ax = plots.ranked_effects(shown, column, label=label, xlabel=xlabel, title=title)
-    html = embed_figure(ax.figure, title, caption)
-    plots.plt.close(ax.figure)
-    return html
-
-
-def _page(result, name: str) -> str:
-    """The answer and its tables as a self-contained page in the report's style."""
-    from html import escape
-
-    from .report import analysis_page, table_number
-
-    settings = result.settings
-    title = f"flowsim {name.replace('_', ' ')}: {settings['scenario']}"
-    facts = (
-        f"Policy {settings['policy']}, {settings['replications']} paired worlds, seed {settings['seed']}; "
-        f"money over the horizon ({settings['horizon']:g} {settings['time_unit']}s)."
-    )
-    tables = [_figure(result, name), result.table.to_html(index=False, float_format=table_number, border=0)]
+    out.mkdir(parents=True, exist_ok=True)
+    result.table.to_csv(out / f"{name}.csv", index=False)
+    written = [out / f"{name}.csv"]
     totals = getattr(result, "totals", None)
     if totals is not None and len(totals):
-        tables.append("<h3>Portfolio</h3>" + totals.to_html(index=False, float_format=table_number, border=0))
-    notes = "".join(f"<li>{escape(note)}</li>" for note in result.notes)
-    rows = "team" if name == "whatif_capacity" else "project"
-    return analysis_page(
-        title,
-        f"<p class='sub'>{escape(facts)}</p><p><strong>{escape(result.answer)}</strong></p>"
-        f"<h3>By {rows}</h3>{''.join(tables)}{f'<ul>{notes}</ul>' if notes else ''}",
-        settings.get("scenario_hash"),
-    )
+        totals.to_csv(out / f"{name}_totals.csv", index=False)
+        written.append(out / f"{name}_totals.csv")
+    (out / f"{name}.html").write_text(whatif_page(result, name))
+    written.append(out / f"{name}.html")
+    return written
 
 
 # ------------------------------------------------------------------ commands
@@ -211,25 +143,12 @@ def admit(
     from .cli import exit_on_flowsim_error
 
     with exit_on_flowsim_error():
+        _check_out(out)
         result = run_admit(
             scenario, project, replications=replications, seed=seed, policy=policy, workers=workers,
             progress=_progress(quiet),
         )  # fmt: skip
-    unit = result.settings["time_unit"]
-    table = result.table
-    tol = 1e-9 * max(1.0, result.settings["horizon"])
-    affected = table[(table["role"].isin(["initiative", "dependant"])) | (table["delay_mean"].abs() > tol)
-                     | (table["cost_mean"].abs() > 1e-6)]  # fmt: skip
-    text = _render(affected, [
-        ("project", lambda r: r["project"]),
-        ("role", lambda r: r["role"]),
-        (f"delay ({unit}s)", _ci(_num, "delay")),
-        ("delayed in", lambda r: _pct(r["p_delayed"]) if r["role"] not in ("initiative", "dependant") else ""),
-        ("cost (value without - with)", _ci(money, "cost")),
-    ])  # fmt: skip
-    unaffected = len(table) - len(affected)
-    if unaffected:
-        text += f"\n({unaffected} other project row{'s' if unaffected != 1 else ''} unaffected: delay 0, cost 0)"
+    text = text_table(result, "whatif_admit")
     _show(result, text, out, "whatif_admit")
 
 
@@ -257,17 +176,12 @@ def stop(
     from .cli import exit_on_flowsim_error
 
     with exit_on_flowsim_error():
+        _check_out(out)
         result = run_stop(
             scenario, project or None, replications=replications, seed=seed, policy=policy, workers=workers,
             progress=_progress(quiet),
         )  # fmt: skip
-    text = _render(result.table, [
-        ("project", lambda r: r["project"] + (f" (+{r['also_stopped']})" if r["also_stopped"] else "")),
-        ("net change if stopped", _ci(_signed, "net")),
-        ("own value lost", _ci(money, "lost")),
-        ("freed capacity brings", _ci(_signed, "freed")),
-        ("better in", lambda r: _pct(r["p_better"])),
-    ])  # fmt: skip
+    text = text_table(result, "whatif_stop")
     _show(result, text, out, "whatif_stop")
 
 
@@ -294,19 +208,12 @@ def capacity(
     from .cli import exit_on_flowsim_error
 
     with exit_on_flowsim_error():
+        _check_out(out)
         result = run_capacity(
             scenario, team or None, delta, replications=replications, seed=seed, policy=policy, workers=workers,
             progress=_progress(quiet),
         )  # fmt: skip
-    text = _render(result.table, [
-        ("team", lambda r: r["team"] + (" *" if r["constraint"] else "")),
-        ("capacity", lambda r: f"{r['capacity']} -> {r['capacity'] + r['delta']}"),
-        (f"value of {delta:+d}", _ci(_signed, "value_change")),
-        ("per unit", lambda r: _signed(r["value_per_unit_mean"])),
-        ("better in", lambda r: _pct(r["p_better"])),
-        ("utilisation", lambda r: _pct(r["utilisation"])),
-        ("mean queue", lambda r: _num(r["mean_queue"])),
-    ])  # fmt: skip
+    text = text_table(result, "whatif_capacity")
     _show(result, text, out, "whatif_capacity")
 
 
@@ -330,18 +237,11 @@ def benefits(
     from .cli import exit_on_flowsim_error
 
     with exit_on_flowsim_error():
+        _check_out(out)
         result = run_benefits(
             scenario, replications=replications, seed=seed, policy=policy, workers=workers, progress=_progress(quiet)
         )
-    text = _render(result.table, [
-        ("project", lambda r: r["project"]),
-        ("target", lambda r: f"{_num(r['target'])} ({r['target_rule']})"),
-        ("on time", lambda r: _pct(r["p_on_time"])),
-        ("P50 delivery", lambda r: _num(r["p50_delivery"])),
-        ("business case", lambda r: money(r["business_case"])),
-        ("value delivered", _ci(money, "value")),
-        ("realised", lambda r: _pct(r["p_realised"])),
-    ])  # fmt: skip
+    text = text_table(result, "whatif_benefits")
     _show(result, text, out, "whatif_benefits")
 
 
@@ -378,24 +278,20 @@ def sweep(
     from .cli import exit_on_flowsim_error
 
     with exit_on_flowsim_error():
+        _check_out(out)
         result = run_sweep(
             scenario, set_, metric=metric, replications=replications, seed=seed, policy=policy, workers=workers,
             progress=_progress(quiet),
         )  # fmt: skip
-    from .analysis.paired import MONEY_METRICS
-
-    fmt = money if metric in MONEY_METRICS else (lambda x: "n/a" if math.isnan(x) else f"{x:.3g}")
-    keys = result.settings["keys"]
-    text = _render(result.table, [
-        *((key, (lambda r, k=key: str(r[k]))) for key in keys),
-        (metric, lambda r: f"{fmt(r['mean'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"),
-        ("vs first", lambda r: "reference" if r.name == 0 else f"{fmt(r['diff'])} [{fmt(r['diff_ci_low'])}, "
-                                                                f"{fmt(r['diff_ci_high'])}]"),
-        ("better in", lambda r: "" if math.isnan(r["better_share"]) else _pct(r["better_share"])),
-        ("best", lambda r: "*" if r["best"] else ""),
-    ])  # fmt: skip
+    text = text_table(result, "sweep")
     _show(result, text, None, "sweep")
     if out is not None:
         with exit_on_flowsim_error():
-            for line in write_sweep(result, out):
-                typer.echo(line)
+            try:
+                lines = write_sweep(result, out)
+            except OSError as error:
+                raise _write_failed(out, error) from None
+        for line in lines:
+            typer.echo(line)
+
+

@@ -36,6 +36,7 @@ __all__ = [
     "money_formatter",
     "policy_colors",
     "policy_differences",
+    "queue_scale",
     "ranked_effects",
     "team_load",
     "team_queue",
@@ -311,22 +312,38 @@ def team_queue(
     unit: str = "week",
     constraint: str | None = None,
     teams: Mapping | None = None,
+    vmax: float | None = None,
 ) -> Axes:
     """Heatmap of each team's queue over time for one policy (default: the first).
 
     Queue = mean over replications of the number of stages waiting for the
     team at each timeline point.  The observed constraint is marked as in
     ``team_load`` (computed from these samples, with utilisation from
-    ``teams`` capacities when given, when ``constraint`` is None).
+    ``teams`` capacities when given, when ``constraint`` is None; a name that
+    is no team's marks none).  ``vmax`` is the queue at the darkest colour:
+    give several policies' heatmaps one scale, ``queue_scale`` of them, so
+    that equal colours mean equal queues; default: this policy's own.
     """
     ax = _axes(ax, figsize=(10, 0.45 * team_timeline["team"].nunique() + 1.5))
     rows, policy = _one_policy(team_timeline, policy)
     queue = _team_matrix(rows, "queue")
     if constraint is None:
         constraint = observed_constraint(_timeline_evidence(rows, teams), rows)["team"].iloc[0]
-    vmax = max(float(np.nanmax(queue.to_numpy(dtype=float))), 1.0) if queue.size else 1.0
+    if vmax is None:
+        vmax = queue_scale(rows)
     return _heatmap(ax, queue, cmap="Blues", vmax=vmax, label="stages waiting", constraint=constraint,
                     unit=unit, title=f"Team queues: {_text(policy)}")  # fmt: skip
+
+
+def queue_scale(team_timeline: pd.DataFrame, policies=None) -> float:
+    """The longest mean queue (over replications) of any team at any timeline point under any of
+    ``policies`` (default: every policy in the frame), at least 1: one colour scale for their
+    ``team_queue`` heatmaps."""
+    rows = team_timeline if policies is None else team_timeline[team_timeline["policy"].isin(list(policies))]
+    if not len(rows):
+        return 1.0
+    queue = rows.groupby(["policy", "team", "time"], observed=True)["queue"].mean()
+    return max(float(np.nanmax(queue.to_numpy(dtype=float))), 1.0) if len(queue) else 1.0
 
 
 # --------------------------------------------------------------------------- distributions and differences

@@ -24,7 +24,7 @@ import pandas as pd
 
 from .format import money, span
 
-__all__ = ["embed_figure", "observed_constraint", "write_report"]
+__all__ = ["embed_figure", "embed_png", "observed_constraint", "write_report"]
 
 
 def observed_constraint(teams_df: pd.DataFrame, team_timeline_df: pd.DataFrame, policy: str | None = None):
@@ -73,7 +73,11 @@ def embed_figure(fig, alt: str, caption: str = "") -> str:
     """A matplotlib figure as an ``<figure>`` with a base64 PNG and an optional caption (HTML, escaped)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=96)
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return embed_png(base64.b64encode(buffer.getvalue()).decode("ascii"), alt, caption)
+
+
+def embed_png(data: str, alt: str, caption: str = "") -> str:
+    """A base64-encoded PNG (``data``) as an ``<figure>`` with an optional caption (HTML, escaped)."""
     text = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
     return f'<figure><img src="data:image/png;base64,{data}" alt="{escape(alt)}">{text}</figure>'
 
@@ -116,11 +120,6 @@ _ANALYSIS_TITLES = {
     "whatif_benefits": "Are the promised benefits on track?",
     "sweep": "Sweep",
 }
-
-
-def table_number(x: float) -> str:
-    """A number in an HTML table: money-sized ones as money (10.6M), others plain (0.95, 12.5)."""
-    return money(x) if abs(x) >= 1e4 else f"{x:,.4g}"
 
 
 def analysis_page(title: str, body: str, scenario_hash: str | None = None) -> str:
@@ -238,8 +237,13 @@ def _facts(results) -> str:
     m = results.manifest
     s = m["scenario"]
     done, asked = m.get("replications_completed", 0), m.get("replications_requested", 0)
+    # A --target-ci run plans --max-replications and stops earlier once its target is met:
+    # fewer replications than planned is then the complete run, not a partial one.
+    target = m.get("target") or {}
+    stopped = target.get("status") in ("reached", "max_replications")
+    partial = results.partial or (done < asked and not stopped)
     out = []
-    if results.partial or done < asked:
+    if partial:
         out.append(
             f'<div class="alert" role="alert">PARTIAL RUN: only {done} of {asked} replications completed. '
             "Everything below is computed from the completed replications only; complete the run with "
@@ -261,8 +265,7 @@ def _facts(results) -> str:
         ("Scenario", escape(str(s.get("name", "")))),
         ("Scenario file", escape(str(m.get("scenario_file", "")))),
         ("Horizon", f"{s.get('horizon', 0):g} {unit}s ({span(s.get('horizon', 0), unit)})"),
-        ("Replications", f"{done} of {asked} requested" + (" <b class='bad'>(partial)</b>" if done < asked or
-                                                               results.partial else " (complete)")),
+        ("Replications", _replications_fact(done, asked, target, partial)),
         ("Seed", escape(str(m.get("seed")))),
         ("Discount rate", f"{s.get('discount_rate', 0):.1%} per year"),
         ("Policies", f"<ul>{''.join(policies)}</ul>"),
@@ -271,6 +274,16 @@ def _facts(results) -> str:
     ]  # fmt: skip
     body = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
     return "\n".join(out) + f'<table class="facts">{body}</table>'
+
+
+def _replications_fact(done: int, asked: int, target: dict, partial: bool) -> str:
+    if partial:
+        return f"{done} of {asked} requested <b class='bad'>(partial)</b>"
+    if target.get("status") == "reached":
+        return f"{done} (complete: --target-ci {target.get('ci', float('nan')):g} reached; at most {asked})"
+    if target.get("status") == "max_replications":
+        return f"{done} (complete: --max-replications reached before --target-ci {target.get('ci', float('nan')):g})"
+    return f"{done} of {asked} requested (complete)"
 
 
 def _cell(row, fmt) -> str:
@@ -326,24 +339,33 @@ def _constraint(results) -> str:
     teams, timeline = results.teams, results.team_timeline
     baseline = observed_constraint(teams, timeline, results.baseline)
     top = baseline.iloc[0]
-    lead = "the team holding the portfolio back is" if top["mean_queue"] >= 1 else "the top-ranked team is"
-    out = [
-        f"<p>Under the baseline <b>{escape(results.baseline)}</b>, {lead} "
+    evidence = (
         f"<b>{escape(str(top['team']))}</b>: busy {top['utilisation']:.0%} of its capacity, "
         f"{top['mean_queue']:.1f} stages waiting on average (at most {top['max_queue']:.0f}), "
-        f"and a queue at {top['queue_share']:.0%} of the timeline points. This is the observed constraint "
-        "(ex post, from queues and utilisation), not the planning bottleneck that rules estimate ex ante.</p>"
-    ]
-    if top["mean_queue"] < 1:
+        f"and a queue at {top['queue_share']:.0%} of the timeline points"
+    )
+    if _constrains(top):
+        out = [
+            f"<p>Under the baseline <b>{escape(results.baseline)}</b>, the team holding the portfolio back is "
+            f"{evidence}. This is the observed constraint (ex post, from queues and utilisation), not the "
+            "planning bottleneck that rules estimate ex ante.</p>"
+        ]
+    else:
         # Below one stage waiting on average, the top of the ranking is the busiest team, not a bottleneck.
-        out.append(
-            "<p><b>Little work waits anywhere</b> (under one stage on average, even at the top of the "
-            "ranking): no team clearly constrains this portfolio; demand, not capacity, sets its pace.</p>"
-        )
+        busy = top["utilisation"] >= 0.8
+        why = "" if busy else ", so demand, not capacity, sets its pace"
+        after = (". It is busy, but with no queue to clear, more capacity there could at most speed up the work "
+                 "it already has" if busy else "")  # fmt: skip
+        out = [
+            f"<p>Under the baseline <b>{escape(results.baseline)}</b>, <b>no team clearly constrains this "
+            "portfolio</b>: little work waits anywhere (under one stage on average, even at the top of the "
+            f"ranking){why}; the top-ranked team is {evidence}{after}.</p>"
+        ]
     rows = []
     for policy in results.policies:
         r = observed_constraint(teams, timeline, policy).iloc[0]
-        rows.append(f"<tr><td>{escape(policy)}</td><td>{escape(str(r['team']))}</td><td>{r['utilisation']:.0%}</td>"
+        team = escape(str(r["team"])) if _constrains(r) else f"none clear (top: {escape(str(r['team']))})"
+        rows.append(f"<tr><td>{escape(policy)}</td><td>{team}</td><td>{r['utilisation']:.0%}</td>"
                     f"<td>{r['mean_queue']:.1f}</td><td>{r['max_queue']:.0f}</td>"
                     f"<td>{r['queue_share']:.0%}</td></tr>")  # fmt: skip
     head = "<tr><th>Policy</th><th>Constraint</th><th>Utilisation</th><th>Mean queue</th><th>Max queue</th>"
@@ -357,6 +379,30 @@ def _constraint(results) -> str:
                f"<table><thead><tr><th>Team</th><th>Utilisation</th><th>Mean queue</th><th>Max queue</th>"
                f"<th>Time with a queue</th></tr></thead><tbody>{ranking}</tbody></table></details>")  # fmt: skip
     return "".join(out)
+
+
+def column_span(step: float, unit: str) -> str:
+    """What one timeline step spans, as in "each column a week": 'a week', '7 days' -> 'a week', '2 weeks'."""
+    if unit == "day" and math.isclose(step, 7):
+        return "a week"
+    if math.isclose(step, 1):
+        return f"a {unit}"
+    return f"{step:g} {unit}s"
+
+
+def _timeline_step(results) -> float:
+    """The time between the team timeline's points: as drawn (the heatmaps' columns), else as recorded."""
+    times = np.unique(results.team_timeline["time"].to_numpy(dtype=float))
+    if len(times) > 1:
+        return float(np.median(np.diff(times)))
+    step = results.manifest.get("timeline_step") or results.manifest["scenario"].get("timeline_step")
+    return float(step or 1.0)
+
+
+def _constrains(top) -> bool:
+    """Whether the top team of ``observed_constraint`` is a constraint: at least one stage waits
+    for it on average.  Below that, little work waits anywhere and no team clearly constrains."""
+    return bool(top["mean_queue"] >= 1)
 
 
 def _at_risk(results, top: int = 10) -> str:
@@ -440,14 +486,23 @@ def _figures(results) -> str:
     fig = Figure(figsize=(11, (0.42 * rows_per + 1.6) * len(shown)), layout="constrained")
     axes = fig.subplots(len(shown), 2, squeeze=False)
     teams = scenario["teams"]
+    scale = plots.queue_scale(results.team_timeline, shown)  # one colour scale: equal blues, equal queues
+    outlined = False
     for (load_ax, queue_ax), policy in zip(axes, shown, strict=True):
-        constraint = observed_constraint(results.teams, results.team_timeline, policy)["team"].iloc[0]
+        top = observed_constraint(results.teams, results.team_timeline, policy).iloc[0]
+        # Outline a team only where work waits for it: otherwise no team clearly constrains (see _constraint).
+        constraint = str(top["team"]) if _constrains(top) else ""
+        outlined = outlined or bool(constraint)
         plots.team_load(results.team_timeline, teams, policy, load_ax, unit=unit, constraint=constraint)
-        plots.team_queue(results.team_timeline, policy, queue_ax, unit=unit, constraint=constraint)
+        plots.team_queue(results.team_timeline, policy, queue_ax, unit=unit, constraint=constraint, vmax=scale)
     who = "the baseline" + (f" and the policy delivering most value ({best})" if len(shown) > 1 else "")
+    column = column_span(_timeline_step(results), unit)
+    marked = ("an outlined row is the policy's observed constraint" if outlined
+              else "no row is outlined: little work waits anywhere, no team clearly constrains")  # fmt: skip
     out.append(embed_figure(fig, "team load and queues",
-        f"For {who}: each row is a team, each column a {unit}; dark red on the left means every unit busy, "
-        "dark blue on the right a long queue; the outlined row is the observed constraint."))  # fmt: skip
+        f"For {who}: each row is a team, each column {column}; dark red on the left means every unit busy, "
+        f"dark blue on the right a long queue (one colour scale for every policy shown, up to {scale:.3g} "
+        f"stages waiting); {marked}."))  # fmt: skip
 
     fig = Figure(figsize=(10, 4.8), layout="constrained")
     plots.cycle_time_distribution(results.projects, fig.add_subplot(), unit=unit)

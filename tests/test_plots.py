@@ -156,6 +156,18 @@ def test_team_queue_heatmap_is_mean_queue():
     assert [t.get_text() for t in ax.get_yticklabels()] == ["A", "B", "C (constraint)"]
 
 
+def test_queue_heatmaps_take_one_colour_scale_across_policies():
+    frame = make_team_timeline()
+    frame.loc[(frame["policy"] == POLICIES[1]) & (frame["team"] == "B"), "queue"] = 12  # the second queues more
+    alone = [plots.team_queue(frame, policy=p, constraint="B").images[0].get_clim()[1] for p in POLICIES]
+    assert alone == [3.0, 12.0]  # each on its own scale: a queue of 3 would look as dark as one of 12
+    scale = plots.queue_scale(frame, POLICIES)
+    assert scale == 12.0 and plots.queue_scale(frame, [POLICIES[0]]) == 3.0
+    shared = [plots.team_queue(frame, policy=p, constraint="B", vmax=scale).images[0].get_clim() for p in POLICIES]
+    assert shared == [(0.0, 12.0), (0.0, 12.0)]
+    assert plots.queue_scale(frame.assign(queue=0), POLICIES) == 1.0  # never a zero-width scale
+
+
 def test_observed_constraint_picks_the_team_with_high_utilisation_and_queue():
     teams = pd.DataFrame({
         "policy": ["x"] * 6 + ["y"] * 3, "replication": [0, 0, 0, 1, 1, 1, 0, 0, 0],

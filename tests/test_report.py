@@ -156,3 +156,112 @@ def test_report_renders_in_headless_chromium(run_dir, page, tmp_path):
     console = [line for line in loaded.stderr.splitlines() if ":CONSOLE" in line]
     assert console == []
     assert _page_requests(net_log) == []
+
+
+# --------------------------------------------------------------- team heatmaps and the observed constraint
+
+IDLE = {
+    "name": "idle portfolio",
+    "time_unit": "day",
+    "horizon": 70,
+    "timeline_step": 7,
+    "seed": 3,
+    "teams": {"dev": {"capacity": 5}, "ops": {"capacity": 4}},
+    "projects": [
+        {"id": "a", "value": {"rate": 100}, "stages": [{"team": "dev", "effort": 2}]},
+        {"id": "b", "value": {"rate": 50}, "stages": [{"team": "ops", "effort": 1}]},
+    ],
+}
+
+
+def test_column_span_names_the_timeline_step():
+    from flowsim.report import column_span
+
+    assert column_span(1, "week") == "a week"
+    assert column_span(1.0, "day") == "a day"
+    assert column_span(7, "day") == "a week"
+    assert column_span(7, "week") == "7 weeks"
+    assert column_span(0.5, "week") == "0.5 weeks"
+
+
+def test_an_idle_portfolio_report_names_no_constraint_and_the_real_column_step(tmp_path):
+    scenario_file = tmp_path / "idle.yaml"
+    scenario_file.write_text(yaml.safe_dump(IDLE, sort_keys=False))
+    out = tmp_path / "run"
+    results = flowsim.run(flowsim.load_scenario(scenario_file), replications=2, workers=1, out=out)
+    results.write_summaries(out)
+    page = write_report(out).read_text(encoding="utf-8")
+    # The heatmaps' columns are 7 days apart: the caption says so.
+    assert "each column a week" in page and "each column a day" not in page
+    # No team has work waiting: the report never calls one the constraint, and says so once, consistently.
+    section = page[page.index('<section id="constraint">') : page.index('<section id="at-risk">')]
+    assert "no team clearly constrains" in section
+    assert "This is the observed constraint" not in section and "holding the portfolio back" not in section
+    assert "none clear (top: " in section
+    assert "no row is outlined" in page and "outlined row is the" not in page
+
+
+def _stub(mean_queue: float, utilisation: float = 0.9):
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    teams = pd.DataFrame({"policy": ["p", "p"], "replication": [0, 0], "team": ["x", "y"], "max_queue": [3, 0],
+                          "utilisation": [utilisation, 0.2], "mean_queue": [mean_queue, 0.0]})  # fmt: skip
+    timeline = pd.DataFrame({"policy": ["p"] * 4, "replication": [0] * 4, "time": [0.0, 1.0] * 2,
+                             "team": ["x", "x", "y", "y"], "queue": [0, 1, 0, 0]})  # fmt: skip
+    return SimpleNamespace(teams=teams, team_timeline=timeline, baseline="p", policies=["p"])
+
+
+def test_constraint_section_says_constraint_only_where_work_waits():
+    from flowsim.report import _constraint
+
+    waiting = _constraint(_stub(mean_queue=4.0))
+    assert "the team holding the portfolio back is <b>x</b>" in waiting
+    assert "This is the observed constraint" in waiting and "no team clearly constrains" not in waiting
+    quiet = _constraint(_stub(mean_queue=0.5))
+    assert "no team clearly constrains" in quiet and "the top-ranked team is <b>x</b>" in quiet
+    assert "This is the observed constraint" not in quiet and "holding the portfolio back" not in quiet
+    # x is busy 90% of the time: the page does not claim that demand sets the pace.
+    assert "demand, not capacity" not in quiet and "could at most speed up the work it already has" in quiet
+    idle = _constraint(_stub(mean_queue=0.5, utilisation=0.3))
+    assert "demand, not capacity, sets its pace" in idle and "speed up" not in idle
+
+
+QUEUED = {
+    "name": "one team, two policies",
+    "horizon": 40,
+    "seed": 4,
+    "teams": {"dev": {"capacity": 1}, "ops": {"capacity": 2}},
+    "projects": [{"id": f"p{i}", "value": {"rate": 100 * (i + 1)}, "stages": [{"team": "dev", "effort": 3}]}
+                 for i in range(8)] + [{"id": "q", "value": {"rate": 10}, "stages": [{"team": "ops", "effort": 1}]}],
+    # The baseline admits one project at a time (no queue at dev); push-cd3 queues everything, highest value first.
+    "policies": {"wip1-fifo": {"intake": {"rule": "wip_limit", "limit": 1}, "sequencing": "fifo"},
+                 "push-cd3": {"intake": "admit_all", "sequencing": "cd3"}},
+}  # fmt: skip
+
+
+def test_queue_heatmaps_of_the_policies_shown_share_one_colour_scale(tmp_path, monkeypatch):
+    from flowsim import plots
+
+    scenario_file = tmp_path / "queued.yaml"
+    scenario_file.write_text(yaml.safe_dump(QUEUED, sort_keys=False))
+    folder = tmp_path / "run"
+    results = flowsim.run(flowsim.load_scenario(scenario_file), replications=2, workers=1, out=folder)
+    results.write_summaries(folder)
+    drawn = []
+    original = plots.team_queue
+
+    def team_queue(team_timeline, policy=None, ax=None, **kwargs):
+        drawn.append((policy, kwargs.get("vmax")))
+        return original(team_timeline, policy, ax, **kwargs)
+
+    monkeypatch.setattr(plots, "team_queue", team_queue)
+    page = write_report(folder).read_text(encoding="utf-8")
+    policies = [policy for policy, _ in drawn]
+    assert policies == ["wip1-fifo", "push-cd3"]  # the baseline and the policy delivering most value
+    own = [plots.queue_scale(results.team_timeline, [p]) for p in policies]
+    assert own[0] < own[1]  # each on its own scale, the baseline's empty queues would look as dark
+    scale = plots.queue_scale(results.team_timeline, policies)
+    assert scale == max(own) and [vmax for _, vmax in drawn] == [scale, scale]
+    assert f"up to {scale:.3g} stages waiting" in page

@@ -394,7 +394,8 @@ def test_run_with_report_and_report_command(small_run, tmp_path):
     assert again.stdout.strip() == f"report: {copy / 'report.html'}"
     missing = invoke("report", tmp_path / "nothing")
     assert missing.exit_code == 2
-    assert missing.stderr.strip() == f"{tmp_path / 'nothing'}: must be a run folder with manifest.json, got no such folder"
+    expected = f"{tmp_path / 'nothing'}: must be a run folder with manifest.json, got no such folder"
+    assert missing.stderr.strip() == expected
     (tmp_path / "empty").mkdir()
     (tmp_path / "a.txt").write_text("")
     for path, found in ((tmp_path / "empty", "a folder without one"), (tmp_path / "a.txt", "a file")):

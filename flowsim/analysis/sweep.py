@@ -355,9 +355,10 @@ def _sentence(table: pd.DataFrame, keys: list[str], metric: str, direction: int,
 
 def write_sweep(result: Sweep, out: str | os.PathLike) -> list[str]:
     """Write ``sweep.csv``, ``sweep.png`` (the curve) and ``sweep.html`` (a self-contained
-    page with the answer, the curve and the table) into the folder ``out``; returns one
-    line per file written."""
+    page with the answer, the curve and the table as the console shows it) into the folder
+    ``out``; returns one line per file written."""
     from .. import plots  # matplotlib only when a figure is drawn
+    from ..pages import sweep_page
 
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
@@ -366,23 +367,6 @@ def write_sweep(result: Sweep, out: str | os.PathLike) -> list[str]:
     best = "max" if direction > 0 else "min" if direction < 0 else None
     figure = plots.metric_vs_parameter(result.table, result.parameter, result.metric, best=best).figure
     figure.savefig(folder / "sweep.png", dpi=120)
-    (folder / "sweep.html").write_text(_sweep_page(result, figure))
     plots.plt.close(figure)
+    (folder / "sweep.html").write_text(sweep_page(result, (folder / "sweep.png").read_bytes()))
     return [f"wrote {folder / name}" for name in ("sweep.csv", "sweep.html", "sweep.png")]
-
-
-def _sweep_page(result: Sweep, figure) -> str:
-    """A self-contained page with the sweep's curve and table (the report's look, no network)."""
-    from html import escape
-
-    from ..report import analysis_page, embed_figure, table_number
-
-    caption = (
-        f"Mean {result.metric} over replications for each value of {result.parameter}, with its 95% CI; "
-        "every value was simulated on the same worlds, so differences between points are paired."
-    )
-    table = result.table.to_html(index=False, float_format=table_number, border=0)
-    title = f"flowsim sweep: {result.parameter}"
-    figure_html = embed_figure(figure, f"{result.metric} against {result.parameter}", caption)
-    body = f"<p>{escape(result.answer)}</p>{figure_html}<h3>Values</h3>{table}"
-    return analysis_page(title, body, result.settings.get("scenario_hash"))
