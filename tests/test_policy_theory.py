@@ -338,6 +338,16 @@ def test_teaching_bottleneck_values_rederived():
     assert delayed["cd3-bottleneck"] < min(delayed["fifo"], delayed["value"], delayed["cd3"])
 
 
+def test_teaching_wip_limits_lesson_holds():
+    """scenarios/teaching/wip_limits.yaml's comments rank its policies wip2 > wip4 > wip8 > push
+    in value delivered: each step is checked as a paired difference, above 0 by 4 standard errors."""
+    results = flowsim.run("scenarios/teaching/wip_limits.yaml", replications=20, seed=5, workers=1)
+    by = results.replications.pivot(index="replication", columns="policy", values="value_delivered")
+    for better, worse in (("wip2-cd3", "wip4-cd3"), ("wip4-cd3", "wip8-cd3"), ("wip8-cd3", "push-cd3")):
+        diff = (by[better] - by[worse]).to_numpy()
+        assert diff.mean() > 4 * diff.std(ddof=1) / math.sqrt(len(diff)), (better, worse)
+
+
 # =========================================================================== WIP sweep (Weinberg)
 
 
