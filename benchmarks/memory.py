@@ -8,9 +8,14 @@ Prints the peak RSS (``ru_maxrss``) of the parent before and after the run
 the rows and bytes on disk per table, and what ``Results.load`` reads to make
 the summary: only the ``replications`` table (the other tables stay on disk).
 
+With ``--report`` it then writes ``report.html`` in a fresh process and prints
+that process's peak RSS beside two baselines, each its own process: the same
+imports with nothing read, and the whole tables a report used to load
+(``timeline``, ``team_timeline``, ``teams``, ``projects``).
+
 It takes a while (about 40,000 simulations): ``--replications`` runs fewer.
 
-    .venv/bin/python benchmarks/memory.py [--replications 10000] [--workers 2] [--keep DIR]
+    .venv/bin/python benchmarks/memory.py [--replications 10000] [--workers 2] [--keep DIR] [--report]
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import argparse
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +48,33 @@ def current_mib() -> float:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+# Run in a fresh interpreter, so its peak RSS is its own; prints "<seconds> <peak MiB>".
+_CHILD = """
+import resource, sys, time
+import matplotlib.figure, flowsim, flowsim.plots
+from flowsim.report import write_report
+from flowsim.results import Results
+started = time.perf_counter()
+{work}
+print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+_REPORT_WORK = {
+    "imports only": "pass",
+    "whole tables (as reports read them before)": "r = Results.load(sys.argv[1]); "
+    "[getattr(r, t) for t in ('timeline', 'team_timeline', 'teams', 'projects', 'replications')]",
+    "flowsim report": "write_report(sys.argv[1])",
+}
+
+
+def report_memory(out: Path) -> None:
+    """Peak RSS of writing the report, against the same imports and the old whole-table read."""
+    for label, work in _REPORT_WORK.items():
+        code = _CHILD.format(work=work)
+        done = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, check=True)
+        seconds, peak = map(float, done.stdout.split()[-2:])
+        print(f"  {label:<45} peak RSS {peak:7.0f} MiB  {seconds:6.1f} s")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default=str(ROOT / "scenarios" / "bench.yaml"))
@@ -53,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="then measure project_summary() too (what `flowsim run` writes: it reads the projects table)",
     )
+    parser.add_argument("--report", action="store_true", help="then measure writing report.html (see above)")
     args = parser.parse_args(argv)
 
     scenario = flowsim.load_scenario(args.scenario)
@@ -100,6 +134,9 @@ def main(argv: list[str] | None = None) -> None:
             f"now {peak_mib(resource.RUSAGE_SELF):.0f} MiB (reads listed projects' columns only: "
             f"{sorted(results._frames)} loaded as whole frames)"
         )
+    if args.report:
+        print("report.html, each in a fresh process:")
+        report_memory(out)
     if not args.keep:
         shutil.rmtree(out)
 

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .format import money, span
+from .report_data import ReportData
 
 __all__ = ["embed_figure", "embed_png", "observed_constraint", "write_report"]
 
@@ -53,7 +54,10 @@ def observed_constraint(teams_df: pd.DataFrame, team_timeline_df: pd.DataFrame, 
         .groupby("team")
         .agg(utilisation=("utilisation", "mean"), mean_queue=("mean_queue", "mean"), max_queue=("max_queue", "max"))
     )
-    queued = team_timeline_df.assign(team=team_timeline_df["team"].astype(str), queued=team_timeline_df["queue"] > 0)
+    # ``queued``, when given, is already the share of replications with a queue at each point
+    # (flowsim.report_data's means); else each row says whether its queue was non-empty.
+    queued = team_timeline_df["queued"] if "queued" in team_timeline_df else team_timeline_df["queue"] > 0
+    queued = team_timeline_df.assign(team=team_timeline_df["team"].astype(str), queued=queued)
     evidence["queue_share"] = queued.groupby("team")["queued"].mean().reindex(evidence.index)
     ranks = evidence["utilisation"].rank(ascending=False, method="min", na_option="bottom") + evidence[
         "mean_queue"
@@ -198,11 +202,12 @@ def write_report(run_dir, *, title: str | None = None, extra_sections: list[tupl
     title = title or f"flowsim report: {scenario.get('name', run_dir.name)}"
     parts = [f"<h1>{escape(title)}</h1>", _facts(results)]
     if results.manifest.get("replications_completed", 0) and len(results.replications):
+        data = ReportData.of(results)
         sections = [
             ("summary", "Summary by policy", _summary_table(results) + _verdicts(results)),
-            ("constraint", "Observed constraint", _constraint(results)),
+            ("constraint", "Observed constraint", _constraint(results, data)),
             ("at-risk", "Projects most at risk of missing their promise", _at_risk(results)),
-            ("figures", "Figures", _figures(results)),
+            ("figures", "Figures", _figures(results, data)),
         ]
     else:
         sections = [("summary", "Summary", "<p class='alert'>No replication completed: nothing to report.</p>")]
@@ -335,8 +340,8 @@ def _verdicts(results) -> str:
     return f'<h3>Verdicts (value delivered, paired with the baseline)</h3><ul class="verdicts">{"".join(items)}</ul>'
 
 
-def _constraint(results) -> str:
-    teams, timeline = results.teams, results.team_timeline
+def _constraint(results, data: ReportData) -> str:
+    teams, timeline = results.teams, data.team_timeline
     baseline = observed_constraint(teams, timeline, results.baseline)
     top = baseline.iloc[0]
     evidence = (
@@ -390,9 +395,9 @@ def column_span(step: float, unit: str) -> str:
     return f"{step:g} {unit}s"
 
 
-def _timeline_step(results) -> float:
+def _timeline_step(results, data: ReportData) -> float:
     """The time between the team timeline's points: as drawn (the heatmaps' columns), else as recorded."""
-    times = np.unique(results.team_timeline["time"].to_numpy(dtype=float))
+    times = np.unique(data.team_timeline["time"].to_numpy(dtype=float))
     if len(times) > 1:
         return float(np.median(np.diff(times)))
     step = results.manifest.get("timeline_step") or results.manifest["scenario"].get("timeline_step")
@@ -438,7 +443,7 @@ def _at_risk(results, top: int = 10) -> str:
             f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")  # fmt: skip
 
 
-def _figures(results) -> str:
+def _figures(results, data: ReportData) -> str:
     from matplotlib.figure import Figure
 
     from . import plots
@@ -449,7 +454,7 @@ def _figures(results) -> str:
     out = []
 
     fig = Figure(figsize=(10, 5), layout="constrained")
-    plots.value_over_time(results.timeline, fig.add_subplot(), unit=unit)
+    plots.value_over_time(data.values, fig.add_subplot(), unit=unit)
     out.append(embed_figure(fig, "value delivered and delayed over time",
         "Cumulative money per policy: a solid line (value delivered) that climbs faster and a dashed line "
         "(value delayed) that stays lower is better; the band holds 80% of the simulated worlds."))  # fmt: skip
@@ -470,7 +475,7 @@ def _figures(results) -> str:
     fig = Figure(figsize=(11, 3.8 * nrows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, sharey=True, squeeze=False)).ravel()
     for ax, policy in zip(axes, policies, strict=False):
-        plots.cumulative_flow(results.timeline, policy, ax, unit=unit)
+        plots.cumulative_flow(data.flow, policy, ax, unit=unit)
     for ax in axes[len(policies) :]:
         ax.set_visible(False)
     out.append(embed_figure(fig, "cumulative flow diagrams",
@@ -482,21 +487,21 @@ def _figures(results) -> str:
     delivered = summary[summary["metric"] == "value_delivered"].set_index("policy")["mean"]
     best = str(delivered.reindex(policies).idxmax())
     shown = [results.baseline] + ([best] if best != results.baseline else [])
-    rows_per = results.team_timeline["team"].nunique()
+    rows_per = data.team_timeline["team"].nunique()
     fig = Figure(figsize=(11, (0.42 * rows_per + 1.6) * len(shown)), layout="constrained")
     axes = fig.subplots(len(shown), 2, squeeze=False)
     teams = scenario["teams"]
-    scale = plots.queue_scale(results.team_timeline, shown)  # one colour scale: equal blues, equal queues
+    scale = plots.queue_scale(data.team_timeline, shown)  # one colour scale: equal blues, equal queues
     outlined = False
     for (load_ax, queue_ax), policy in zip(axes, shown, strict=True):
-        top = observed_constraint(results.teams, results.team_timeline, policy).iloc[0]
+        top = observed_constraint(results.teams, data.team_timeline, policy).iloc[0]
         # Outline a team only where work waits for it: otherwise no team clearly constrains (see _constraint).
         constraint = str(top["team"]) if _constrains(top) else ""
         outlined = outlined or bool(constraint)
-        plots.team_load(results.team_timeline, teams, policy, load_ax, unit=unit, constraint=constraint)
-        plots.team_queue(results.team_timeline, policy, queue_ax, unit=unit, constraint=constraint, vmax=scale)
+        plots.team_load(data.team_timeline, teams, policy, load_ax, unit=unit, constraint=constraint)
+        plots.team_queue(data.team_timeline, policy, queue_ax, unit=unit, constraint=constraint, vmax=scale)
     who = "the baseline" + (f" and the policy delivering most value ({best})" if len(shown) > 1 else "")
-    column = column_span(_timeline_step(results), unit)
+    column = column_span(_timeline_step(results, data), unit)
     marked = ("an outlined row is the policy's observed constraint" if outlined
               else "no row is outlined: little work waits anywhere, no team clearly constrains")  # fmt: skip
     out.append(embed_figure(fig, "team load and queues",
@@ -505,7 +510,7 @@ def _figures(results) -> str:
         f"stages waiting); {marked}."))  # fmt: skip
 
     fig = Figure(figsize=(10, 4.8), layout="constrained")
-    plots.cycle_time_distribution(results.projects, fig.add_subplot(), unit=unit)
+    plots.cycle_time_distribution(data.cycle_times, fig.add_subplot(), unit=unit)
     out.append(embed_figure(fig, "cycle time distributions",
         f"Share of delivered projects (y) delivered within a given number of {unit}s of arriving (x): "
         "a curve further left is faster; where it crosses the dotted line is its P90."))  # fmt: skip

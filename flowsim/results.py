@@ -9,6 +9,7 @@ scenario's currency, times in its time unit.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -88,21 +89,37 @@ class Results:
             self._frames[name] = table.to_pandas()
         return self._frames[name]
 
-    def _listed_projects(self, columns: list[str]) -> pd.DataFrame:
-        """``columns`` of the listed projects' rows (no template): from the loaded frame when
-        there is one, else straight from Arrow or the run folder, never the whole table."""
-        frame = self._frames.get("projects")
+    def read(self, name: str, columns: list[str], rows: pc.Expression | None = None) -> pd.DataFrame:
+        """Only ``columns`` of table ``name`` (and only the ``rows`` matching an Arrow
+        expression): from the loaded frame when there is one, else straight from Arrow or
+        the run folder, never the whole table."""
+        frame = self._frames.get(name)
         if frame is not None:
-            return frame.loc[frame["template"].isna(), columns].reset_index(drop=True)
-        listed = pc.field("template").is_null()
-        table = self._tables.get("projects")
+            if rows is None:
+                return frame[columns].reset_index(drop=True)
+            return pa.Table.from_pandas(frame, preserve_index=False).filter(rows).select(columns).to_pandas()
+        table = self._tables.get(name)
         if table is None:
-            chunks = self.manifest["completed_chunks"]
-            # Project ids dictionary-encoded: 10,000 replications repeat each id 10,000 times.
-            table = RunStore(self.root).read_table("projects", chunks, columns, listed, dictionary=["project"])
+            # Text columns dictionary-encoded: 10,000 replications repeat each project id 10,000 times.
+            text = [c for c in columns if c in ("project", "template", "status", "event", "reason")]
+            table = RunStore(self.root).read_table(name, self.manifest["completed_chunks"], columns, rows, text)
         else:
-            table = table.filter(listed).select(columns)
+            table = (table if rows is None else table.filter(rows)).select(columns)
         return table.to_pandas()
+
+    def chunks(self, name: str, columns: list[str]) -> Iterator[pd.DataFrame]:
+        """``columns`` of table ``name``, one completed chunk at a time (a single frame when the
+        tables are in memory): for reductions whose memory must not grow with the run."""
+        if self.root is None or name in self._frames:
+            yield self.read(name, columns)
+            return
+        store = RunStore(self.root)
+        for chunk in self.manifest["completed_chunks"]:
+            yield store.read_table(name, [chunk], columns).to_pandas()
+
+    def _listed_projects(self, columns: list[str]) -> pd.DataFrame:
+        """``columns`` of the listed projects' rows (no template), never the whole table."""
+        return self.read("projects", columns, pc.field("template").is_null())
 
     projects = property(lambda self: self._frame("projects"))
     events = property(lambda self: self._frame("events"))

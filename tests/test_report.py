@@ -10,6 +10,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -216,15 +218,15 @@ def _stub(mean_queue: float, utilisation: float = 0.9):
 def test_constraint_section_says_constraint_only_where_work_waits():
     from flowsim.report import _constraint
 
-    waiting = _constraint(_stub(mean_queue=4.0))
+    waiting = _constraint(*[_stub(mean_queue=4.0)] * 2)  # the stub is both the results and the report's data
     assert "the team holding the portfolio back is <b>x</b>" in waiting
     assert "This is the observed constraint" in waiting and "no team clearly constrains" not in waiting
-    quiet = _constraint(_stub(mean_queue=0.5))
+    quiet = _constraint(*[_stub(mean_queue=0.5)] * 2)
     assert "no team clearly constrains" in quiet and "the top-ranked team is <b>x</b>" in quiet
     assert "This is the observed constraint" not in quiet and "holding the portfolio back" not in quiet
     # x is busy 90% of the time: the page does not claim that demand sets the pace.
     assert "demand, not capacity" not in quiet and "could at most speed up the work it already has" in quiet
-    idle = _constraint(_stub(mean_queue=0.5, utilisation=0.3))
+    idle = _constraint(*[_stub(mean_queue=0.5, utilisation=0.3)] * 2)
     assert "demand, not capacity, sets its pace" in idle and "speed up" not in idle
 
 
@@ -265,3 +267,48 @@ def test_queue_heatmaps_of_the_policies_shown_share_one_colour_scale(tmp_path, m
     scale = plots.queue_scale(results.team_timeline, policies)
     assert scale == max(own) and [vmax for _, vmax in drawn] == [scale, scale]
     assert f"up to {scale:.3g} stages waiting" in page
+
+
+# --------------------------------------------------------------------------- what the report reads
+
+
+def test_report_data_summed_chunk_by_chunk_equals_the_whole_tables(tmp_path):
+    # The report no longer loads whole tables (850 MB at 1,000 replications of bench.yaml):
+    # its means are summed chunk by chunk.  They must equal the means of the whole tables;
+    # chunks of unequal size (2, 2, 1), so a mean of chunk means would not.
+    from flowsim.report import observed_constraint
+    from flowsim.report_data import FLOW_COLUMNS, ReportData
+    from flowsim.results import Results
+    from flowsim.runner import execute
+
+    scenario = flowsim.load_scenario(FIXTURE)
+    execute(scenario, replications=5, workers=1, out=tmp_path / "run", chunk_size=2)
+    results = Results.load(tmp_path / "run")
+    assert len(results.manifest["completed_chunks"]) == 3
+    data = ReportData.of(results)
+    assert not results._frames  # nothing read whole
+    whole = results.team_timeline.astype({"busy": float}).assign(queued=lambda f: (f["queue"] > 0).astype(float))
+    keys = ["policy", "team", "time"]
+    expected = whole.groupby(keys, observed=True)[["busy", "queue", "queued"]].mean().reset_index()
+    got = data.team_timeline.drop(columns="replication")
+    assert list(got[["policy", "team"]].astype(str).itertuples(index=False)) == list(
+        expected[["policy", "team"]].astype(str).itertuples(index=False)
+    )  # the scenario's order of policies and teams, as the heatmaps draw them
+    for column in ("time", "busy", "queue", "queued"):
+        np.testing.assert_allclose(got[column], expected[column], rtol=1e-12, err_msg=column)
+    flow = results.timeline.groupby(["policy", "time"], observed=True)[FLOW_COLUMNS].mean().reset_index()
+    np.testing.assert_allclose(data.flow[FLOW_COLUMNS], flow[FLOW_COLUMNS], rtol=1e-12)
+    values = results.timeline[["policy", "replication", "time", "value_delivered", "value_delayed"]]
+    pd.testing.assert_frame_equal(data.values, values)
+    delivered = results.projects.loc[results.projects["status"] == "delivered", ["policy", "status", "cycle_time"]]
+    np.testing.assert_array_equal(data.cycle_times["cycle_time"], delivered["cycle_time"])
+    # The constraint ranking from the shares of queued points equals the one from every row.
+    for policy in results.policies:
+        pd.testing.assert_frame_equal(
+            observed_constraint(results.teams, data.team_timeline, policy),
+            observed_constraint(results.teams, results.team_timeline, policy),
+        )
+    # A run held in memory (no folder) reduces to the same frames.
+    memory = ReportData.of(flowsim.run(scenario, replications=5, workers=1))
+    for name in ("team_timeline", "flow", "values", "cycle_times"):
+        pd.testing.assert_frame_equal(getattr(memory, name), getattr(data, name), check_exact=False, rtol=1e-12)
