@@ -90,7 +90,7 @@ def run_on_dask(
     Tasks are submitted in order and at most two per worker thread are in flight,
     so the first chunks finish first and a stopped run wastes little.
     """
-    from .policies.registry import import_rules, imported_rules
+    from .policies.registry import UnknownRule, import_rules, imported_rules
 
     distributed = _distributed()
     with dask_client(scheduler, workers) as client:
@@ -109,7 +109,14 @@ def run_on_dask(
         pending = distributed.as_completed([submit() for _ in range(min(ahead, len(queue)))])
         try:
             for future in pending:
-                name, tables = future.result()
+                try:
+                    name, tables = future.result()
+                except UnknownRule as error:  # the scenario validated here: the worker lacks the rule
+                    raise FlowsimError(
+                        f"--scheduler must reach workers that know every rule of the scenario, got a worker "
+                        f"without the {error.kind} rule {error.name!r} (install it there as a flowsim.rules "
+                        "entry point, or pass --rules a file the workers see at the same path)"
+                    ) from None
                 if on_result(name, tables):
                     # Let the chunks already in flight finish: a cancelled task may still be
                     # running on its worker and would write its files after the run ended.

@@ -599,3 +599,18 @@ def test_an_installed_entry_point_registers_its_rules_everywhere(rules_folder, t
     assert result.returncode == 0, result.stderr
     projects = Results.load(rules_folder / "out").projects
     assert projects[(projects.policy == "biggest") & (projects.project == "big")]["delivered"].tolist() == [5, 5]
+
+
+def test_a_dask_worker_without_the_rule_is_named_not_a_traceback(registry_guard):
+    # Registered in this process only: the LocalCluster's workers are fresh interpreters.
+    pytest.importorskip("dask.distributed")
+    namespace: dict = {}
+    exec(compile(BIGGEST_FIRST, "<biggest_first>", "exec"), namespace)
+    scenario = scenario_from_dict(BIGGEST_SCENARIO, source="<dask>")
+    with pytest.raises(FlowsimError) as error:
+        flowsim.run(scenario, replications=2, workers=1, scheduler="local")
+    assert str(error.value) == (
+        "--scheduler must reach workers that know every rule of the scenario, got a worker without the sequencing "
+        "rule 'biggest_first' (install it there as a flowsim.rules entry point, or pass --rules a file the workers "
+        "see at the same path)"
+    )

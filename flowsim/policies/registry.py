@@ -38,10 +38,14 @@ _REGISTRY: dict[str, dict[str, RuleInfo]] = {kind: {} for kind in KINDS}
 
 
 class UnknownRule(LookupError):
-    def __init__(self, kind: str, name: str):
+    def __init__(self, kind: str, name: str, known: list[str] | None = None):
         self.kind, self.name = kind, name
-        self.known = known_rules(kind)
+        self.known = known_rules(kind) if known is None else known
         super().__init__(f"unknown {kind} rule {name!r}; known: {', '.join(self.known)}")
+
+    def __reduce__(self):
+        # Raised on a Dask worker, it is pickled to the client: keep the worker's list of rules.
+        return (UnknownRule, (self.kind, self.name, self.known))
 
 
 def register(kind: Kind, name: str, params: type[BaseModel] = NoParams, *, replace: bool = False):
