@@ -107,6 +107,8 @@ def run(
     with exit_on_flowsim_error():
         loaded = load_scenario(scenario)
         folder = out if out is not None else Path("results") / scenario.stem
+        if resume and not (folder / "manifest.json").is_file():
+            typer.echo(f"note: no run to resume in {folder}/: starting it afresh", err=True)
         try:
             with ProgressReporter(quiet) as progress:
                 results = execute(

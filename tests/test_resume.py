@@ -221,3 +221,11 @@ def test_resume_refuses_chunks_of_another_flowsim_version(uninterrupted, tmp_pat
         f"--resume must continue the same run: flowsim version was '0.0.1', now {flowsim.__version__!r} "
         "(start the run afresh, without --resume)"
     )
+
+
+def test_resume_with_nothing_to_resume_says_it_starts_afresh(tmp_path):
+    result = CliRunner().invoke(app, ["run", *ARGS[:2], "2", "--workers", "1", "--quiet", "--out",
+                                      str(tmp_path / "new"), "--resume"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == f"note: no run to resume in {tmp_path / 'new'}/: starting it afresh"
+    assert json.loads((tmp_path / "new" / "manifest.json").read_text())["replications_completed"] == 2
