@@ -439,3 +439,18 @@ def test_dated_business_cases_are_at_risk_before_undated_ones():
     assert "; 1 without a date in its business case misses its estimated ideal delivery; 0 of 2 on track" in (
         result.answer
     )
+
+
+def test_stop_does_not_call_one_of_two_identical_projects_missed_least():
+    # p and q are alike, each alone on its own team: stopping either loses the same value in
+    # every world, so neither is clearly missed less (it used to name the first, plainly).
+    twins = {
+        "name": "twins", "horizon": 20, "teams": {"a": {"capacity": 1}, "b": {"capacity": 1}},
+        "projects": [{"id": pid, "value": {"rate": 100}, "stages": [{"team": team, "effort": 3}]}
+                     for pid, team in (("p", "a"), ("q", "b"))],
+    }  # fmt: skip
+    result = whatif.stop(twins, replications=8, workers=1)
+    assert result.answer.startswith("Stopping p now would be missed least, though not clearly less than q: ")
+    clear = {**twins, "projects": [twins["projects"][0], {**twins["projects"][1], "value": {"rate": 10}}]}
+    result = whatif.stop(clear, replications=8, workers=1)
+    assert result.answer.startswith("Stopping q now would be missed least: ")

@@ -14,8 +14,7 @@ import pandas as pd
 from ..errors import FlowsimError, listing
 from ..format import count, money, span
 from ..scenario.model import Scenario
-from ..stats import mean_ci
-from .paired import Paired, Progress, WhatIf, prepare, stats_columns, totals_row, with_ci
+from .paired import Paired, Progress, WhatIf, clearly_above, prepare, stats_columns, totals_row, with_ci
 
 __all__ = ["capacity"]
 
@@ -155,8 +154,7 @@ def _clearly_above(changes: pd.DataFrame, top: str, other: str, delta: int) -> b
     """Whether ``top``'s value per unit beats ``other``'s on the same worlds (paired 95% CI above 0)."""
     by_team = {team: frame.sort_values("replication")["value_change"].to_numpy(dtype=float)
                for team, frame in changes.groupby("team", sort=False)}  # fmt: skip
-    _mean, low, _high = mean_ci((by_team[top] - by_team[other]) / delta)
-    return bool(low > 0)
+    return clearly_above(by_team[top] / delta, by_team[other] / delta)
 
 
 def _capacity_sentence(

@@ -282,6 +282,13 @@ def stream_label(project: str) -> str:
     return project.rsplit("-", 1)[0] + "-*"
 
 
+def clearly_above(first, second) -> bool:
+    """Whether ``first`` beats ``second`` in the same worlds (values per replication, aligned):
+    the 95% CI of their paired difference lies above 0.  Never with one world."""
+    _mean, low, _high = mean_ci(np.asarray(first, dtype=float) - np.asarray(second, dtype=float))
+    return bool(low > 0)
+
+
 def stats_columns(prefix: str, values) -> dict[str, float]:
     """``{prefix_mean, prefix_ci_low, prefix_ci_high}`` over replications (NaN dropped)."""
     mean, low, high = mean_ci(values)

@@ -41,6 +41,7 @@ from .paired import (
     Paired,
     Progress,
     WhatIf,
+    clearly_above,
     duration,
     pair_projects,
     prepare,
@@ -348,7 +349,7 @@ def stop(
     fines = _fines_if_never_delivered(paired.scenario)
     today = project_frame(paired.run(paired.scenario, "today's portfolio"))
     reps = pd.RangeIndex(paired.replications, name="replication")
-    rows, frames = [], []
+    rows, frames, nets = [], [], {}
     tol = 1e-9
     for index, candidate in enumerate(candidates, start=1):
         data, removed = paired.without([candidate])
@@ -364,7 +365,7 @@ def stop(
         lost = -pairs[pairs["removed"]].groupby("replication")["value_change"].sum().reindex(reps, fill_value=0.0)
         kept = pairs[~pairs["removed"]]
         freed = kept.groupby("replication")["value_change"].sum().reindex(reps, fill_value=0.0)
-        net = freed - lost
+        net = nets[candidate] = freed - lost
         scale = max(1.0, float(np.abs(lost).max()))
         rows.append({
             "project": candidate, "name": names[candidate], "also_stopped": ", ".join(removed[1:]),
@@ -374,7 +375,7 @@ def stop(
         frames.append(pairs)
     table = pd.DataFrame(rows).sort_values("net_mean", ascending=False, kind="stable").reset_index(drop=True)
     totals = pd.DataFrame([totals_row("value_delivered", today.groupby("replication")["value"].sum())])
-    answer = _stop_sentence(paired, table)
+    answer = _stop_sentence(paired, table, nets)
     replications_frame = pd.concat(frames, ignore_index=True)
     return WhatIf("stop", table, totals, replications_frame, answer, paired.settings(candidates=candidates))
 
@@ -395,11 +396,14 @@ def _fines_if_never_delivered(scenario: Scenario) -> dict[str, float]:
     return out
 
 
-def _stop_sentence(paired: Paired, table: pd.DataFrame) -> str:
+def _stop_sentence(paired: Paired, table: pd.DataFrame, nets: dict[str, pd.Series]) -> str:
     best = table.iloc[0]
     who = best["project"] + (f" (with {best['also_stopped']})" if best["also_stopped"] else "")
+    least = "would be missed least"
+    if len(table) > 1 and not clearly_above(nets[best["project"]], nets[table.iloc[1]["project"]]):
+        least += f", though not clearly less than {table.iloc[1]['project']}"  # a tie in these worlds
     text = (
-        f"Stopping {who} now would be missed least: total value delivered changes by "
+        f"Stopping {who} now {least}: total value delivered changes by "
         f"{with_ci(best['net_mean'], best['net_ci_low'], best['net_ci_high'], signed_money)} over "
         f"{span(paired.horizon, paired.unit)}; it gives up {money(best['lost_mean'])} of its own value and its "
         f"freed capacity brings the others {signed_money(best['freed_mean'])}"
