@@ -8,6 +8,7 @@ with ``@app.command()``; ``main`` is the console-script entry point.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,7 +57,7 @@ def _root(
     ),
 ) -> None:
     """Simulate a portfolio of projects competing for constrained teams, and compare policies."""
-    from .policies.registry import import_rules
+    from .policies.plugins import import_rules
 
     with exit_on_flowsim_error():
         for spec in rules or ():
@@ -136,11 +137,17 @@ def run(
         typer.echo(f"report: {report_path}")
 
 
+# What a failed write says when the folder, not flowsim, is at fault; pyarrow's write
+# errors carry no file name, only these numbers.
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
+
+
 def _unwritable(folder: Path, error: OSError) -> Exception:
     """A failed write in the run folder (disk full, permissions) as bad input; any other
     operating-system error is not the folder's and keeps its traceback."""
     where = Path(error.filename).resolve() if getattr(error, "filename", None) else None
-    if where is None or not where.is_relative_to(folder.resolve()):
+    ours = where.is_relative_to(folder.resolve()) if where is not None else error.errno in _WRITE_ERRORS
+    if not ours:
         return error
     return FlowsimError(f"--out must be a folder flowsim can write, got {str(folder)!r} ({error.strerror or error})")
 

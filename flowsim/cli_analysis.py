@@ -11,7 +11,6 @@ imported inside each command because ``flowsim.cli`` imports this module).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,19 +51,10 @@ def _progress(quiet: bool) -> Callable[[str], None] | None:
 
 def _check_out(out: Path | None) -> None:
     """Refuse an ``--out`` that cannot be a folder before anything is simulated (exit 2, no traceback)."""
-    from .errors import FlowsimError
+    from .store import check_out_folder
 
-    if out is None:
-        return
-    if out.exists() and not out.is_dir():
-        raise FlowsimError(f"--out must be a folder, got the file {str(out)!r}")
-    parent = out
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if parent.exists() and not parent.is_dir():
-        raise FlowsimError(f"--out must be a folder, got {str(out)!r} inside the file {str(parent)!r}")
-    if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
-        raise FlowsimError(f"--out must be a folder flowsim can write, got {str(out)!r} ({str(parent)!r} is read-only)")
+    if out is not None:
+        check_out_folder(out)
 
 
 def _write_failed(out: Path, error: OSError):
@@ -78,12 +68,10 @@ def _write_failed(out: Path, error: OSError):
 
 
 def _show(result, text: str, out: Path | None, name: str) -> None:
+    from .pages import facts
+
     settings = result.settings
-    typer.echo(
-        f"{settings['scenario']} ({settings['source']}): policy {settings['policy']}, "
-        f"{settings['replications']} worlds, seed {settings['seed']}; money over the horizon "
-        f"({settings['horizon']:g} {settings['time_unit']}s), [95% CI]"
-    )
+    typer.echo(f"{settings['scenario']} ({settings['source']}): {facts(settings)}")
     typer.echo("")
     typer.echo(result.answer)
     typer.echo("")

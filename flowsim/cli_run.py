@@ -7,11 +7,13 @@ one-line verdict in money against the baseline.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -91,12 +93,16 @@ def policy_table(results) -> Table:
     summary = results.summary()
     scenario = results.manifest["scenario"]
     unit = scenario["time_unit"]
-    table = Table(title=f"{scenario['name']}: {count(results.manifest['replications_completed'], 'replication')}")
+    # Names from the scenario are text, not rich markup: a policy "wip[/b]" must print as written.
+    replications = count(results.manifest["replications_completed"], "replication")
+    table = Table(title=escape(f"{scenario['name']}: {replications}"))
     for column in ("policy", "value delivered", "value delayed", "cycle time (mean, P90)", "delivered", "throughput"):
         table.add_column(column, justify="left" if column == "policy" else "right")
 
     def cell(policy: str, metric: str, fmt) -> str:
         row = summary[(summary.policy == policy) & (summary.metric == metric)].iloc[0]
+        if math.isnan(row["ci_low"]):  # one replication: no interval
+            return fmt(row["mean"])
         return f"{fmt(row['mean'])} ({fmt(row['ci_low'])} to {fmt(row['ci_high'])})"
 
     def get(policy: str, metric: str) -> float:
@@ -104,7 +110,7 @@ def policy_table(results) -> Table:
 
     for policy in results.policies:
         table.add_row(
-            policy,
+            escape(policy),
             cell(policy, "value_delivered", money),
             cell(policy, "value_delayed", money),
             f"{number(get(policy, 'cycle_time_mean'))}, {number(get(policy, 'cycle_time_p90'))} {unit}s",
@@ -119,6 +125,6 @@ def print_results(results, out: Path | None) -> None:
     console = Console() if Console().is_terminal else Console(width=160)
     console.print(policy_table(results))
     for line in results.verdicts():
-        console.print(line)
+        console.print(escape(line))
     if out is not None:
-        console.print(f"results: {out}/")
+        console.print(escape(f"results: {out}/"))

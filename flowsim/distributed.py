@@ -90,7 +90,8 @@ def run_on_dask(
     Tasks are submitted in order and at most two per worker thread are in flight,
     so the first chunks finish first and a stopped run wastes little.
     """
-    from .policies.registry import UnknownRule, import_rules, imported_rules
+    from .policies.plugins import import_rules, imported_rules
+    from .policies.registry import UnknownRule
 
     distributed = _distributed()
     with dask_client(scheduler, workers) as client:

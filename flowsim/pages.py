@@ -21,7 +21,7 @@ from collections.abc import Callable
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from .format import money, number, signed_money
+from .format import count, money, number, signed_money
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,9 +60,11 @@ def ci(fmt: Callable[[float], str], prefix: str = "", *, mean: str | None = None
 
 
 def _setting(value: Any) -> str:
-    """A swept value as written in YAML: true/false, 4, 0.5, a name; 'n/a' when missing."""
+    """A swept value as written in YAML: true/false, null, 4, 0.5, a name; 'n/a' when missing."""
     import numpy as np
 
+    if value is None:  # a swept `null` (e.g. a life without end), not a missing number
+        return "null"
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
     if _missing(value) or (isinstance(value, np.floating) and np.isnan(value)):
@@ -121,9 +123,9 @@ def _benefits(result) -> tuple[pd.DataFrame, Columns, str]:
     unit = result.settings["time_unit"]
     return result.table, [
         ("project", lambda r: r["project"]),
-        (f"target ({unit})", lambda r: f"{number(r['target'])} ({r['target_rule']})"),
+        (f"target ({unit}s)", lambda r: f"{number(r['target'])} ({r['target_rule']})"),
         ("on time", lambda r: pct(r["p_on_time"])),
-        (f"P50 delivery ({unit})", lambda r: number(r["p50_delivery"])),
+        (f"P50 delivery ({unit}s)", lambda r: number(r["p50_delivery"])),
         ("business case", lambda r: money(r["business_case"])),
         ("value delivered", ci(money, "value")),
         ("realised", lambda r: pct(r["p_realised"])),
@@ -161,10 +163,23 @@ _TOTALS = {
     "value_delivered": ("value delivered (today's portfolio)", money),
     "business_case": ("value promised by the business cases", money),
 }
-_TOTALS_COLUMNS: Columns = [
-    ("portfolio", lambda r: _TOTALS.get(r["metric"], (str(r["metric"]).replace("_", " "),))[0]),
-    ("value [95% CI]", lambda r: ci(_TOTALS.get(r["metric"], ("", money))[1], missing="n/a")(r)),
-]
+# Where an analysis's row means something narrower than the label above.
+_TOTALS_OF = {"whatif_benefits": {"value_delivered": "value delivered by the listed projects"}}
+
+
+def _totals_columns(name: str) -> Columns:
+    labels = {metric: label for metric, (label, _fmt) in _TOTALS.items()} | _TOTALS_OF.get(name, {})
+
+    def value(row: pd.Series) -> str:
+        fmt = _TOTALS.get(row["metric"], ("", money))[1]
+        if row["metric"] == "business_case":  # a sum of stated figures: no interval to give
+            return fmt(row["mean"])
+        return ci(fmt, missing="n/a")(row)
+
+    return [
+        ("portfolio", lambda r: labels.get(r["metric"], str(r["metric"]).replace("_", " "))),
+        ("value [95% CI]", value),
+    ]
 
 
 def answer_table(result, name: str) -> tuple[pd.DataFrame, Columns, str]:
@@ -249,11 +264,24 @@ def _figure(result, name: str) -> str:
     return html
 
 
-def _facts(settings: dict) -> str:
+def facts(settings: dict) -> str:
+    """What an analysis ran: 'policy P, 100 paired worlds, seed 1; money over the horizon (156 weeks), [95% CI]'."""
+    if "horizon" in settings.get("keys", ()):  # a sweep of the horizon itself
+        over = "each setting's horizon"
+    else:
+        over = f"the horizon ({settings['horizon']:g} {settings['time_unit']}s)"
+    from .analysis.paired import MONEY_METRICS
+
+    metric = settings.get("metric")  # a sweep's: money or not
+    amounts = "money" if metric is None or metric in MONEY_METRICS else metric.replace("_", " ")
     return (
-        f"Policy {settings['policy']}, {settings['replications']} paired worlds, seed {settings['seed']}; "
-        f"money over the horizon ({settings['horizon']:g} {settings['time_unit']}s), [95% CI]."
+        f"policy {settings['policy']}, {count(settings['replications'], 'paired world')}, seed {settings['seed']}; "
+        f"{amounts} over {over}, [95% CI]"
     )
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "."
 
 
 def _notes(result) -> str:
@@ -270,11 +298,11 @@ def whatif_page(result, name: str) -> str:
     tables = [_figure(result, name), html_table(result, name)]
     totals = getattr(result, "totals", None)
     if totals is not None and len(totals):
-        tables.append("<h3>Portfolio</h3>" + render_html(totals, _TOTALS_COLUMNS))
+        tables.append("<h3>Portfolio</h3>" + render_html(totals, _totals_columns(name)))
     rows = "team" if name == "whatif_capacity" else "project"
     return analysis_page(
         title,
-        f"<p class='sub'>{escape(_facts(settings))}</p><p><strong>{escape(result.answer)}</strong></p>"
+        f"<p class='sub'>{escape(_sentence(facts(settings)))}</p><p><strong>{escape(result.answer)}</strong></p>"
         f"<h3>By {rows}</h3>{''.join(tables)}{_notes(result)}",
         settings.get("scenario_hash"),
     )
@@ -293,7 +321,7 @@ def sweep_page(result, png: bytes | None) -> str:
         figure = embed_png(base64.b64encode(png).decode("ascii"), f"{result.metric} against {result.parameter}",
                            caption)  # fmt: skip
     body = (
-        f"<p class='sub'>{escape(_facts(result.settings))}</p><p><strong>{escape(result.answer)}</strong></p>"
+        f"<p class='sub'>{escape(_sentence(facts(result.settings)))}</p><p><strong>{escape(result.answer)}</strong></p>"
         f"{figure}<h3>Values</h3>{html_table(result, 'sweep')}{_notes(result)}"
     )
     return analysis_page(f"flowsim sweep: {result.parameter}", body, result.settings.get("scenario_hash"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -32,16 +33,32 @@ def chunk_name(first: int, last: int) -> str:
     return f"part-{first:07d}-{last:07d}"
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it: set it back at once
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import: os.umask is process-wide, so reading it while threads write is a race.
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``path`` whole or not at all (a temporary file, then a rename).  The temporary
-    file is opened as any other, so it gets the umask's permissions like the tables beside
-    it (a ``tempfile`` is 0600: other users and Dask workers could not read the manifest)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    """Write ``path`` whole or not at all: a fresh temporary file beside it (a unique name,
+    never following a link planted there; safe from several threads), then a rename.  The
+    file gets the umask's permissions like the tables beside it: a temporary file is 0600,
+    and other users and Dask workers could not read the manifest."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as file:
+            os.fchmod(file.fileno(), _FILE_MODE)
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def check_out_folder(out: Path) -> None:

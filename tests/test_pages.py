@@ -191,3 +191,30 @@ def test_sweep_table_cells_never_show_python_values():
     assert heads == ["policies.p.preempt", "cycle time mean (days)", "vs first", "better in", "best"]
     assert rows == [["true", "n/a", "reference", "", ""], ["false", "3 [2, 4]", "n/a", "50%", "*"]]
     assert text_table(result, "sweep").splitlines()[0].split("  ")[0] == "policies.p.preempt"
+
+
+def test_facts_say_what_was_run_in_the_units_of_the_answer():
+    from flowsim.pages import _setting, facts
+
+    base = {"policy": "fifo", "replications": 1, "seed": 3, "horizon": 156.0, "time_unit": "week"}
+    assert facts(base) == "policy fifo, 1 paired world, seed 3; money over the horizon (156 weeks), [95% CI]"
+    sweep = {**base, "replications": 8, "keys": ["policies.p.intake.limit"], "metric": "cycle_time_mean"}
+    assert facts(sweep) == (
+        "policy fifo, 8 paired worlds, seed 3; cycle time mean over the horizon (156 weeks), [95% CI]"
+    )
+    horizon = {**base, "replications": 8, "keys": ["horizon"], "metric": "value_delivered"}
+    assert facts(horizon).endswith("money over each setting's horizon, [95% CI]")
+    values = (None, float("nan"), True, 4.0, "weinberg")
+    assert [_setting(v) for v in values] == ["null", "n/a", "true", "4", "weinberg"]
+
+
+def test_benefits_totals_name_the_listed_projects_and_give_the_promise_without_an_interval():
+    import pandas as pd
+
+    from flowsim.pages import _totals_columns, render_text
+
+    totals = pd.DataFrame({"metric": ["value_delivered", "business_case"], "mean": [4.0e5, 4.88e5],
+                           "ci_low": [3.5e5, 4.88e5], "ci_high": [4.5e5, 4.88e5]})  # fmt: skip
+    text = render_text(totals, _totals_columns("whatif_benefits"))
+    assert "value delivered by the listed projects  400k [350k, 450k]" in text
+    assert text.splitlines()[2].split() == ["value", "promised", "by", "the", "business", "cases", "488k"]

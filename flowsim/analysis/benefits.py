@@ -165,6 +165,12 @@ def benefits(
             f"{paired.source}: projects must list at least one project for whatif benefits (business cases "
             "belong to listed projects; projects from arrival streams differ between worlds), got none"
         )
+    horizon = paired.scenario.horizon
+    if all(project.arrival >= horizon for project in paired.scenario.projects):
+        raise FlowsimError(
+            f"{paired.source}: projects must list at least one project arriving before the horizon "
+            f"({horizon:g}) for whatif benefits, got none (each arrives at or after it, so none is simulated)"
+        )
     cases = business_cases(paired.scenario)
     frame = project_frame(paired.run(paired.scenario, "today's portfolio"))
     frame = frame[frame["template"].isna()].drop(columns="template")
@@ -242,7 +248,8 @@ def _benefits_sentence(paired: Paired, table: pd.DataFrame, portfolio: pd.Series
             # Late against a contention-free estimate is the normal state of a shared portfolio: said apart.
             text += (
                 f"; {undated} without a date in {'its' if undated == 1 else 'their'} business case "
-                f"{'misses its' if undated == 1 else 'miss their'} estimated ideal delivery"
+                f"{'is' if undated == 1 else 'are'} at risk against {'its' if undated == 1 else 'their'} "
+                "estimated ideal delivery"
             )
         safe = len(table) - len(at_risk)
         text += f"; {safe} of {len(table)} on track"
