@@ -614,3 +614,26 @@ def test_a_dask_worker_without_the_rule_is_named_not_a_traceback(registry_guard)
         "rule 'biggest_first' (install it there as a flowsim.rules entry point, or pass --rules a file the workers "
         "see at the same path)"
     )
+
+
+def test_rules_files_import_their_siblings_keep_apart_and_show_their_own_errors(registry_guard, tmp_path):
+    from flowsim.policies.plugins import import_rules
+
+    for folder, rule in (("a", "rule_from_a"), ("b", "rule_from_b")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / f"helper_{folder}.py").write_text("RANK = 1.0\n")
+        # Two files named rules.py in two folders: each keeps its own module and registers its rule.
+        (tmp_path / folder / "rules.py").write_text(
+            f"import flowsim\nfrom helper_{folder} import RANK\n"
+            "from flowsim.policies.protocol import SequencingRule\n"
+            f"@flowsim.register('sequencing', '{rule}')\n"
+            "class R(SequencingRule):\n    def priority(self, project, now):\n        return RANK\n"
+        )
+        import_rules(str(tmp_path / folder / "rules.py"))
+    assert {"rule_from_a", "rule_from_b"} <= set(known_rules("sequencing"))
+    assert lookup("sequencing", "rule_from_a").factory is not lookup("sequencing", "rule_from_b").factory
+    # An ImportError of the rule author's own code is theirs to see, with its traceback.
+    (tmp_path / "broken_rules.py").write_text("import a_module_nobody_has\n")
+    with pytest.raises(ModuleNotFoundError, match="a_module_nobody_has"):
+        import_rules(str(tmp_path / "broken_rules.py"))
+    assert not [name for name in sys.modules if name.startswith("flowsim_rules_broken_rules")]
