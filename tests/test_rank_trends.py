@@ -19,6 +19,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flowsim.engine.queue import AS_PUSHED, ON_COMPANY, RankedQueue
 from flowsim.engine.setup import build_rules, make_setup
 from flowsim.engine.simulation import Simulation
 from flowsim.scenario import scenario_from_dict
@@ -158,3 +159,137 @@ def test_promised_trends_give_the_same_run_as_ranking_everything_live(case):
             plain = _logs(scenario, policy, replication, live=True)
             assert fast[0] == plain[0], (case, policy, replication)
             assert fast[1] == plain[1]
+
+
+# ------------------------------------------------------------- pure rules
+
+
+def _run(scenario, policy: str, replication: int, pure: bool | None = None, check=None):
+    """Event log and levels of one run; ``pure`` overrides the rule's declaration, and
+    ``check(simulation)`` runs at every decision."""
+    setup = make_setup(scenario)
+    world = sample_world(scenario, scenario.seed, replication)
+    rules = build_rules(scenario, setup, policy, scenario.policies[policy], scenario.seed, replication)
+    if pure is not None:
+        rules.sequencing.pure = pure
+    simulation = Simulation(setup, world, rules)
+    if check is not None:
+        decide = simulation._decide
+
+        def checked(event):
+            check(simulation)
+            decide(event)
+            check(simulation)
+
+        simulation._decide = checked
+    simulation.run()
+    return simulation.log, simulation.levels
+
+
+PURE_POLICIES = {
+    **POLICIES,
+    "fifo": {"sequencing": "fifo"},
+    "edd-preempt": {"sequencing": "edd", "preempt": True},
+    "sjf": {"sequencing": "sjf"},
+    "cd3-review": {"sequencing": "cd3", "intervention": {"rule": "review", "every": 4, "cancel_below": 0.5}},
+}
+# Pauses, an expedite (under preemption too) and a cancellation of default.yaml's projects.
+SCRIPT = [[3, "expedite", "sca", "urgent"], [5, "pause", "crm", "wait"], [9, "expedite", "portal", "urgent"],
+          [14, "pause", "gdpr", "wait"], [20, "cancel", "dwh", "stop"]]  # fmt: skip
+
+
+def _pure_scenario(path: str, scripted: str, projects: int | None = None):
+    data = yaml.safe_load((ROOT / path).read_text())
+    if projects is not None:
+        data["horizon"] = projects / sum(a["rate"] for a in data["arrivals"])
+    data["policies"] = dict(PURE_POLICIES)
+    if path == "scenarios/default.yaml":
+        for name, sequencing in (("cd3-script", "cd3"), ("sjf-script-preempt", "sjf")):
+            data["policies"][name] = {"sequencing": sequencing, "preempt": name.endswith("preempt"),
+                                      "intervention": {"rule": scripted, "script": SCRIPT}}  # fmt: skip
+    return scenario_from_dict(data, source=path)
+
+
+PURE_PATHS = ["scenarios/default.yaml", "scenarios/teaching/deadlines.yaml", "benchmarks/scale.yaml"]
+
+
+@pytest.mark.parametrize("path", PURE_PATHS)
+def test_leaving_lone_work_unranked_gives_the_same_run(path, scripted):
+    """A pure rule's work alone in a queue (a team's or the funnel) is not ranked until it
+    must be (RankedQueue ``lone``): every run must equal the one that ranks all work as it
+    is queued."""
+    scenario = _pure_scenario(path, scripted, projects=300 if path.startswith("benchmarks") else None)
+    for policy in scenario.policies:
+        for replication in range(2):
+            lazy = _run(scenario, policy, replication)
+            eager = _run(scenario, policy, replication, pure=False)
+            assert lazy[0] == eager[0], (path, policy, replication)
+            assert lazy[1] == eager[1]
+
+
+def _queued_counts_hold(simulation) -> None:
+    for project in simulation.projects:
+        in_queues = sum(1 for stage in project.stages if stage in simulation.teams[stage.team].queue)
+        assert project.queued == in_queues, (project.id, project.queued, in_queues)
+
+
+def test_each_project_counts_its_stages_in_team_queues(scripted):
+    """``ProjectState.queued`` lets a re-rank skip projects with nothing queued: it must
+    equal the number of the project's stages in a team's queue at every decision
+    (pauses, cancellations, expedites and preemption included)."""
+    scenario = _pure_scenario("scenarios/default.yaml", scripted)
+    for policy in scenario.policies:
+        _run(scenario, policy, 0, check=_queued_counts_hold)
+        _run(scenario, policy, 0, pure=False, check=_queued_counts_hold)
+
+
+def _asking_queue(lone):
+    """A queue of "a" (rank 1), "b" (2), "c" (0.5) and the calls it makes to the rule."""
+    asked = []
+
+    def rank(item, now):
+        asked.append(("rank", item, now))
+        return {"a": 1.0, "b": 2.0, "c": 0.5}[item]
+
+    def trend(item, now):
+        asked.append(("trend", item, now))
+        return CONSTANT, math.inf
+
+    return RankedQueue(rank, trend, lone), asked
+
+
+def test_a_lone_item_is_ranked_only_once_another_joins():
+    queue, asked = _asking_queue(ON_COMPANY)
+    queue.push("a", (0.0,), 0.0)
+    assert (len(queue), "a" in queue, queue.peek(1.0)) == (1, True, "a")
+    assert queue.ordered(1.0) == queue.items() == ["a"]
+    queue.refile("a", 2.0)
+    assert queue.remove("a") == (0.0,) and len(queue) == 0 and asked == []
+    queue.push("a", (0.0,), 3.0)
+    assert queue.peek(3.5) == "a" and asked == []
+    queue.push("b", (1.0,), 4.0)  # company: "a" is ranked as of now, then "b"
+    assert asked == [("trend", "a", 4.0), ("rank", "a", 4.0), ("trend", "b", 4.0), ("rank", "b", 4.0)]
+    assert queue.peek(4.0) == "b" and queue.remove("b") == (1.0,)
+    queue.push("c", (2.0,), 5.0)  # "a" is still ranked in the heap: "c" is ranked on arrival
+    assert queue.peek(5.0) == "a" and len(queue) == 2
+    eager, asked = _asking_queue(None)
+    eager.push("a", (0.0,), 0.0)
+    assert asked == [("trend", "a", 0.0), ("rank", "a", 0.0)]
+
+
+def test_a_lone_item_as_pushed_is_filed_as_of_its_push_when_it_must_be():
+    queue, asked = _asking_queue(AS_PUSHED)
+    queue.push("a", (0.0,), 1.0)
+    assert queue.peek(1.0) == "a" and queue.items() == ["a"] and asked == []  # the same instant: as is
+    assert queue.remove("a") == (0.0,) and asked == []
+    queue.push("a", (0.0,), 2.0)
+    assert queue.peek(3.0) == "a"  # a later look files it as of 2 first
+    assert asked == [("trend", "a", 2.0), ("rank", "a", 2.0)]
+    queue.remove("a")
+    asked.clear()
+    queue.push("c", (2.0,), 4.0)
+    queue.push("b", (1.0,), 5.0)  # company: "c" is filed as of 4, then "b" as of 5, in that order
+    assert asked == [("trend", "c", 4.0), ("rank", "c", 4.0), ("trend", "b", 5.0), ("rank", "b", 5.0)]
+    assert queue.items() == ["c", "b"] and queue.peek(5.0) == "b"
+    with pytest.raises(ValueError, match="lone must be"):
+        RankedQueue(lambda item, now: 0.0, lone="sometimes")

@@ -70,6 +70,7 @@ class CapacityMixin:
         self._refile(project, now)
         for stage in unranked:
             self.teams[stage.team].queue.push(stage, stage.key, now)
+        project.queued += len(unranked)
 
     def _mark(self, team: TeamState) -> None:
         """Have the next decision hand out this team's free units."""
@@ -112,6 +113,7 @@ class CapacityMixin:
             stage.key = key
         else:
             team.queue.push(stage, key, now)
+            project.queued += 1
         team.queued += 1
         if team.queued > team.max_queue:
             team.max_queue = team.queued
@@ -136,6 +138,7 @@ class CapacityMixin:
             key = queue.remove(stage)
             stage.key = key
             team.queued -= 1
+            stage.project.queued -= 1
             self._start(stage, team, now)
         # Preempted stages re-enter the queue before the stage that displaced them leaves
         # it: the queue's length counts once dispatch is done.
@@ -171,6 +174,7 @@ class CapacityMixin:
             victim.status = QUEUED
             self._log(now, victim.project, victim, ev.PAUSED, 0, f"preempted by {stage.project.id}")
             team.queue.push(victim, victim.key, now)
+            victim.project.queued += 1
             team.queued += 1
             self._refile(victim.project, now)
         return True
@@ -284,6 +288,7 @@ class CapacityMixin:
                 team.queued -= 1
                 team.wip -= 1
                 stage.status = BLOCKED
+                project.queued -= 1
         project.rank_at = math.nan  # its stages' statuses changed: forget this instant's rank
 
 

@@ -29,7 +29,7 @@ from ..world import World
 from . import events as ev
 from .capacity import CapacityMixin
 from .portfolio import PortfolioState
-from .queue import RankedQueue
+from .queue import AS_PUSHED, ON_COMPANY, RankedQueue
 from .setup import PolicyRules, SimulationSetup
 from .state import (
     ACTIVE,
@@ -101,6 +101,11 @@ class Simulation(CapacityMixin):
 
         sequencing = rules.sequencing
         self._constant_rank = bool(getattr(sequencing, "constant", False))
+        # A pure rule need not rank work alone in its queue (RankedQueue).  The funnel must
+        # keep its filing order (``PortfolioView.funnel`` lists it); a team's queue shows
+        # only what it serves, so its lone stage waits for company to be ranked.
+        pure = bool(getattr(sequencing, "pure", False))
+        stage_lone, project_lone = (ON_COMPANY, AS_PUSHED) if pure else (None, None)
         # The queues (which intake and intervention rules can see through the
         # portfolio view) keep these closures: they must reach the rule and the
         # project states only, never ``self`` and through it the realised world.
@@ -137,13 +142,13 @@ class Simulation(CapacityMixin):
 
         self.teams = [
             TeamState(
-                i, name, setup.capacity[i], setup.cost_rate[i], RankedQueue(stage_rank, stage_trend),
+                i, name, setup.capacity[i], setup.cost_rate[i], RankedQueue(stage_rank, stage_trend, stage_lone),
                 curve=switching_curve(setup.switching[i]) if setup.switching[i] is not None else None,
                 step=setup.timeline_step,
             )
             for i, name in enumerate(world.team_names)
         ]
-        self.funnel = RankedQueue(project_rank, project_trend)
+        self.funnel = RankedQueue(project_rank, project_trend, project_lone)
         self.active: dict[ProjectState, None] = {}
         self.portfolio = PortfolioState(
             self.active, self.funnel, self.views, self.teams, world.team_names, setup.bottleneck
@@ -435,13 +440,16 @@ class Simulation(CapacityMixin):
         # Forget the rank cached for this instant.  Progress (starts, stops, finishes) has
         # bumped ``version`` already; a change of status alone leaves the critical path as is.
         project.rank_at = math.nan
-        preempt = self.rules.preempt
-        for stage in project.stages:
-            if stage.status == QUEUED:
-                team = self.teams[stage.team]
-                team.queue.refile(stage, now)
-                if preempt:
-                    self._mark(team)  # it may now outrank running work (an expedite, a rank that rose)
+        # Stages just made ready are queued but not yet in a queue (``_queue_stages``), and
+        # their teams are marked already: only stages in a queue have anything to re-rank.
+        if project.queued:
+            preempt = self.rules.preempt
+            for stage in project.stages:
+                if stage.status == QUEUED:
+                    team = self.teams[stage.team]
+                    team.queue.refile(stage, now)
+                    if preempt:
+                        self._mark(team)  # it may now outrank running work (an expedite, a rank that rose)
         if project.status == WAITING:
             self.funnel.refile(project, now)
 

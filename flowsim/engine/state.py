@@ -100,6 +100,7 @@ class ProjectState:
         "name",
         "pending_deps",
         "promised",
+        "queued",
         "rank",
         "rank_at",
         "rank_version",
@@ -138,6 +139,7 @@ class ProjectState:
         self.ended_at = math.nan
         self.expedited = False
         self.running = 0  # stages holding capacity
+        self.queued = 0  # stages in a team's queue: most re-ranks find none, and need not look
         self.unfinished = 0
         self.pending_deps = len(depends_on)
         self.cost_pv = 0.0  # discounted cost of capacity occupied so far (money)

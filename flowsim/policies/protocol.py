@@ -14,7 +14,8 @@ return True when the priority cannot change at all.  ``rank_trend(project, now)`
 says more: ``("constant", until)``, ``("falling", until)`` (it never rises) or
 ``("live", until)`` (anything), holding from ``now`` until the time ``until``,
 when the engine asks again.  By default it is ``("constant", inf)`` for a stable
-project and ``("live", inf)`` otherwise.
+project and ``("live", inf)`` otherwise.  ``pure = True`` declares that these
+calls have no side effects, so the engine may leave out ranks it does not need.
 
 Intake: ``decide(candidate, portfolio)`` returns ``ADMIT``, ``REJECT`` (or a
 tuple ``(REJECT, reason)``), ``HOLD`` (skip it, look at the next) or ``STOP``
@@ -91,9 +92,16 @@ class SequencingRule:
 
     ``constant = True`` declares that a project's priority never changes at all
     (FIFO, EDD, WSJF, random): the engine then never re-ranks queued work.
+
+    ``pure = True`` declares that ``priority``, ``is_stable`` and ``rank_trend``
+    have no side effects (no random draws, no state kept from call to call): how
+    often they are called then cannot change a run, and the engine leaves out ranks
+    that order nothing (work alone in its queue is ranked only once it must be).
+    Every built-in rule but ``random`` is pure; subclasses inherit it.
     """
 
     constant = False
+    pure = False
 
     def __init__(self, params=None, context: RuleContext | None = None):
         self.params = params

@@ -44,6 +44,7 @@ class Fifo(SequencingRule):
     """First in, first out: the FIFO key alone."""
 
     constant = True
+    pure = True
 
     def priority(self, project, now):
         return 0.0
@@ -56,6 +57,8 @@ class Random(SequencingRule):
     """A random order: one uniform draw per project from the rule's own stream."""
 
     constant = True
+    # Not ``pure``: a project's draw is made when it is first ranked, so ranks left out
+    # would change who gets which draw.
 
     def __init__(self, params=None, context=None):
         super().__init__(params, context)
@@ -74,6 +77,8 @@ class Random(SequencingRule):
 class Value(SequencingRule):
     """Highest cost of delay first."""
 
+    pure = True
+
     def priority(self, project, now):
         return project.cost_of_delay(now)
 
@@ -88,6 +93,8 @@ class Value(SequencingRule):
 class ShortestJob(SequencingRule):
     """Shortest estimated remaining critical path first."""
 
+    pure = True
+
     def priority(self, project, now):
         return -project.remaining_critical_path(now)
 
@@ -99,6 +106,7 @@ class EarliestDue(SequencingRule):
     """Earliest ``due`` (or window ``closes``) first; projects with neither go last."""
 
     constant = True
+    pure = True
 
     def priority(self, project, now):
         return -_due(project)
@@ -109,6 +117,8 @@ class EarliestDue(SequencingRule):
 
 class Cd3(SequencingRule):
     """CoD divided by duration: cost of delay / estimated remaining critical path."""
+
+    pure = True
 
     def priority(self, project, now):
         remaining = project.remaining_critical_path(now)
@@ -124,6 +134,8 @@ class Cd3(SequencingRule):
 class Cd3Bottleneck(SequencingRule):
     """Value per constrained hour: cost of delay / estimated remaining work on the planning
     bottleneck.  Projects with no work left there rank by ``cd3``."""
+
+    pure = True
 
     def priority(self, project, now):
         remaining = project.remaining_critical_path(now)
@@ -145,6 +157,7 @@ class Wsjf(SequencingRule):
     risk reduction) / job size, from the project's own fields."""
 
     constant = True
+    pure = True
 
     def priority(self, project, now):
         business_value, time_criticality, risk_reduction, job_size = project.wsjf
@@ -162,6 +175,8 @@ class LeastSlack(SequencingRule):
     does, and it changes only when the project's work does, so a queue of
     thousands is ranked once rather than at every start.
     """
+
+    pure = True
 
     def priority(self, project, now):
         due = _due(project)
