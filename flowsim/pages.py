@@ -91,7 +91,7 @@ def _admit(result) -> tuple[pd.DataFrame, Columns, str]:
         ("cost (value without - with)", ci(money, "cost")),
     ]
     unaffected = len(table) - len(affected)
-    note = f"({unaffected} other project row{'s' if unaffected != 1 else ''} unaffected: delay 0, cost 0)"
+    note = f"({count(unaffected, 'other project row')} unaffected: delay 0, cost 0)"
     return affected, columns, note if unaffected else ""
 
 
