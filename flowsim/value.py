@@ -246,6 +246,17 @@ def _within(life: float, left: float) -> float:
     return max(0.0, min(life, left))
 
 
+def _lost_length(life: float, horizon: float, p: float) -> float:
+    """``L(p) - L(p + 1)``: how much of the stream one more unit of delay pushes past the
+    horizon; exactly 0 or 1 away from the edges, where a difference would carry rounding."""
+    left = horizon - p
+    if left - 1.0 >= life or left <= 0.0:  # the whole life fits even a unit later; or nothing is left
+        return 0.0
+    if left <= life and left >= 1.0:  # cut by the horizon now and a unit later: one unit lost
+        return 1.0
+    return _within(life, left) - _within(life, left - 1.0)
+
+
 def cost_of_delay(rate: float, lump: float, life: float, profile: int, closes: float, half_life: float,
                   due: float, penalty: float, fine: float, projected_delivery: float,
                   reference_delivery: float, horizon: float) -> float:
@@ -293,11 +304,16 @@ def cost_of_delay(rate: float, lump: float, life: float, profile: int, closes: f
         return (now * (rate * _within(life, h - p) + lump0)
                 - later * (rate * _within(life, h - p - 1.0) + lump1))
     if profile == DEADLINE:
+        # The closed forms above, not V(p) - V(p + 1): that difference of two large numbers
+        # wobbles by rounding where the CoD is flat (a late project's rate x (1 - penalty)),
+        # and a rank promised to fall must not rise by 1e-12 (it reorders exact ties).
+        kept = 1.0 - penalty
+        if p + 1.0 <= due:  # on time even a unit later
+            return rate * _lost_length(life, h, p) + lump0 - lump1
+        if p > due:  # already late
+            return rate * kept * _lost_length(life, h, p) + lump0 - lump1
         charged = fine if due < h else 0.0
-        late0, late1 = p > due, p + 1.0 > due
-        v0 = rate * (1.0 - penalty if late0 else 1.0) * _within(life, h - p) + lump0
-        v1 = rate * (1.0 - penalty if late1 else 1.0) * _within(life, h - p - 1.0) + lump1
-        return v0 - v1 + (charged if late1 else 0.0) - (charged if late0 else 0.0)
+        return rate * (_within(life, h - p) - kept * _within(life, h - p - 1.0)) + charged + lump0 - lump1
     raise ValueError(f"cost_of_delay: profile must be a code in {sorted(PROFILE_CODES.values())} "
                      f"or a name in {sorted(PROFILE_CODES)}, got {profile!r}")
 

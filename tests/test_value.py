@@ -321,6 +321,21 @@ def test_cost_of_delay_is_a_forward_difference_of_the_accounting(profile, life, 
     assert np.all(got >= 0)
 
 
+@given(st.floats(0.0, 155.0), st.floats(0.0, 155.0))
+@settings(max_examples=300, deadline=None)
+def test_a_flat_deadline_cost_of_delay_is_exactly_flat(p, q):
+    # Wherever the closed form is flat (late: rate x (1 - penalty) x one unit lost to the
+    # horizon), every projected delivery must give the same float: a rank promised to fall
+    # rose by 1e-12 from a difference of two large numbers, and reordered exact ties
+    # (tests/test_pure_properties.py::test_tied_late_projects_queued_alone_then_together).
+    deadline = dict(rate=1000.0, lump=500.0, profile=DEADLINE, due=1.0, penalty=0.5, horizon=156.0)
+    if min(p, q) > 1.0 and max(p, q) + 1.0 < 156.0:  # late, and lump and stream still within H
+        assert cod(p, **deadline) == cod(q, **deadline) == 500.0
+    on_time = dict(deadline, due=200.0)
+    if max(p, q) + 1.0 < 156.0:
+        assert cod(p, **on_time) == cod(q, **on_time) == 1000.0
+
+
 def test_cost_of_delay_unknown_profile():
     with pytest.raises(ValueError, match="profile"):
         cod(1, profile=7)
