@@ -35,7 +35,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_plain_portfolio import _engine_deliveries, _plain_portfolio
-from test_properties import draw_after, effort
+from test_properties import draw_after, earlier_ids, effort
 
 from flowsim.engine.setup import make_setup
 from flowsim.scenario.load import scenario_from_dict
@@ -77,9 +77,7 @@ def scenarios(draw):
         )
         project = {"id": f"p{i}", "arrival": arrival, "stages": draw(stages(capacity))}
         if i and draw(st.integers(0, 2)) == 0:
-            project["depends_on"] = draw(
-                st.lists(st.sampled_from([f"p{k}" for k in range(i)]), min_size=1, max_size=2, unique=True)
-            )
+            project["depends_on"] = draw(earlier_ids(i))
         projects.append(project)
     data = {
         "horizon": horizon,

@@ -123,6 +123,11 @@ def draw_after(draw, stage: dict, j: int) -> None:
         stage["after"] = draw(st.lists(st.sampled_from([f"s{k}" for k in range(j)]), unique=True))
 
 
+def earlier_ids(i: int):
+    """1-2 distinct ids of the projects listed before project ``i`` (``p0`` ... ): a ``depends_on``."""
+    return st.lists(st.sampled_from([f"p{k}" for k in range(i)]), min_size=1, max_size=2, unique=True)
+
+
 @st.composite
 def stages(draw, teams: dict, in_flight: bool):
     names = list(teams)
@@ -173,9 +178,7 @@ def scenarios(draw):
         # A project in flight may not depend on another (validation refuses it: it counts
         # as admitted at time 0), so only projects not in flight draw dependencies.
         if i and not in_flight and draw(st.integers(0, 3)) == 0:
-            project["depends_on"] = draw(
-                st.lists(st.sampled_from([f"p{k}" for k in range(i)]), min_size=1, max_size=2, unique=True)
-            )
+            project["depends_on"] = draw(earlier_ids(i))
         projects.append(project)
     data = {
         "horizon": horizon,

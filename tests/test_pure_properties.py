@@ -46,7 +46,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict
-from test_properties import stages, value
+from test_properties import earlier_ids, stages, value
 
 import flowsim
 from flowsim.engine.setup import build_rules, make_setup
@@ -210,9 +210,7 @@ def scenarios(draw, scripted: str) -> dict:
                    "stages": draw(stages(teams, in_flight)), **wsjf_fields(draw)}  # fmt: skip
         # A project in flight may not depend on another (it counts as admitted at time 0).
         if i and not in_flight and draw(st.integers(0, 2)) == 0:
-            project["depends_on"] = draw(
-                st.lists(st.sampled_from([f"p{k}" for k in range(i)]), min_size=1, max_size=2, unique=True)
-            )
+            project["depends_on"] = draw(earlier_ids(i))
         projects.append(project)
     data = {
         "horizon": horizon,
