@@ -8,7 +8,6 @@ with ``@app.command()``; ``main`` is the console-script entry point.
 
 from __future__ import annotations
 
-import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -128,28 +127,15 @@ def run(
             typer.echo(f"interrupted: partial results kept in {folder}/; complete them with --resume", err=True)
             raise typer.Exit(130) from None
         except OSError as error:
-            raise _unwritable(folder, error) from None
+            from .store import write_failed
+
+            raise write_failed(folder, error) from None
     if not quiet:
         if "target" in results.manifest:
             typer.echo(target_line(results.manifest["target"]))
         print_results(results, folder)
     if report_path is not None:
         typer.echo(f"report: {report_path}")
-
-
-# What a failed write says when the folder, not flowsim, is at fault; pyarrow's write
-# errors carry no file name, only these numbers.
-_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
-
-
-def _unwritable(folder: Path, error: OSError) -> Exception:
-    """A failed write in the run folder (disk full, permissions) as bad input; any other
-    operating-system error is not the folder's and keeps its traceback."""
-    where = Path(error.filename).resolve() if getattr(error, "filename", None) else None
-    ours = where.is_relative_to(folder.resolve()) if where is not None else error.errno in _WRITE_ERRORS
-    if not ours:
-        return error
-    return FlowsimError(f"--out must be a folder flowsim can write, got {str(folder)!r} ({error.strerror or error})")
 
 
 def summary(scenario: Scenario) -> str:

@@ -57,13 +57,6 @@ def _check_out(out: Path | None) -> None:
         check_out_folder(out)
 
 
-def _write_failed(out: Path, error: OSError):
-    from .errors import FlowsimError
-
-    reason = error.strerror or type(error).__name__
-    return FlowsimError(f"--out must be a folder flowsim can write, got {str(out)!r} ({reason})")
-
-
 # ------------------------------------------------------------------ output
 
 
@@ -85,7 +78,9 @@ def _show(result, text: str, out: Path | None, name: str) -> None:
             try:
                 written = _write(result, out, name)
             except OSError as error:
-                raise _write_failed(out, error) from None
+                from .store import write_failed
+
+                raise write_failed(out, error) from None
         typer.echo("wrote " + ", ".join(map(str, written)))
 
 
@@ -278,7 +273,9 @@ def sweep(
             try:
                 lines = write_sweep(result, out)
             except OSError as error:
-                raise _write_failed(out, error) from None
+                from .store import write_failed
+
+                raise write_failed(out, error) from None
         for line in lines:
             typer.echo(line)
 

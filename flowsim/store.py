@@ -11,6 +11,7 @@ run therefore never leaves a half-written file that is read back, and
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -73,6 +74,23 @@ def check_out_folder(out: Path) -> None:
         raise FlowsimError(f"--out must be a folder, got {str(out)!r} inside the file {str(parent)!r}")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise FlowsimError(f"--out must be a folder flowsim can write, got {str(out)!r} ({str(parent)!r} is read-only)")
+
+
+# What a failed write says when the folder, not flowsim, is at fault; pyarrow's write
+# errors carry no file name, only these numbers.
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def write_failed(out: Path, error: OSError) -> Exception:
+    """A failed write in the ``--out`` folder (disk full, permissions) as bad input
+    (``FlowsimError``); any other operating-system error is not the folder's and is
+    returned as it is, to keep its traceback."""
+    where = Path(error.filename).resolve() if getattr(error, "filename", None) else None
+    ours = where.is_relative_to(Path(out).resolve()) if where is not None else error.errno in _WRITE_ERRORS
+    if not ours:
+        return error
+    reason = error.strerror or type(error).__name__
+    return FlowsimError(f"--out must be a folder flowsim can write, got {str(out)!r} ({reason})")
 
 
 class RunStore:
