@@ -35,6 +35,7 @@ __all__ = [
     "discount_rate_per_time",
     "discounted_cost",
     "present_value",
+    "realised",
     "value_delivered",
     "value_ideal",
     "value_timeline",
@@ -147,7 +148,10 @@ def value_delivered(terms: ValueTerms, d, d_ideal, horizon: float) -> np.ndarray
     ``d`` and ``d_ideal`` (time units) broadcast against the terms, so one
     project's terms can be read at many delivery times.
     """
-    p = _pieces(terms, d, d_ideal, horizon)
+    return _undiscounted(_pieces(terms, d, d_ideal, horizon))
+
+
+def _undiscounted(p: _Pieces) -> np.ndarray:
     return p.rate * p.length + p.lump - p.fine
 
 
@@ -173,7 +177,10 @@ def present_value(terms: ValueTerms, d, d_ideal, horizon: float, rho: float) -> 
     :func:`value_delivered`. Capacity costs are not included (see
     :func:`discounted_cost`).
     """
-    p = _pieces(terms, d, d_ideal, horizon)
+    return _discounted(_pieces(terms, d, d_ideal, horizon), rho)
+
+
+def _discounted(p: _Pieces, rho: float) -> np.ndarray:
     at_start = np.exp(-rho * p.start)
     return (p.rate * at_start * _annuity(p.length, rho) + p.lump * at_start
             - p.fine * np.exp(-rho * p.fine_time))
@@ -239,6 +246,16 @@ def value_timeline(terms: ValueTerms, d, d_ideal, horizon: float, grid) -> tuple
     grid = np.asarray(grid, dtype=np.float64)
     return (_cumulative(_pieces(terms, d, d_ideal, horizon), grid),
             _cumulative(_pieces(terms, d_ideal, d_ideal, horizon), grid))
+
+
+def realised(terms: ValueTerms, d, d_ideal, horizon: float, rho: float, grid) -> tuple[np.ndarray, ...]:
+    """``(value_delivered, present_value, V(grid))`` at deliveries ``d``, from one reading of the terms.
+
+    The same numbers as the three functions called apart (each reads the terms into
+    pieces first); a replication's record needs all three, so it reads them once.
+    """
+    p = _pieces(terms, d, d_ideal, horizon)
+    return _undiscounted(p), _discounted(p, rho), _cumulative(p, np.asarray(grid, dtype=np.float64))
 
 
 def _within(life: float, left: float) -> float:

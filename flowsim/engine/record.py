@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..value import ValueTerms, present_value, value_delivered, value_ideal, value_timeline
+from ..value import ValueTerms, present_value, realised, value_ideal, value_timeline
 from .events import EVENT_NAMES
 from .state import STATUS_NAMES
 
@@ -90,6 +90,20 @@ def world_columns(world, rho: float) -> dict:
     return columns
 
 
+def _ideal_timeline(world, static: dict, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """The timeline's grid and ``V_ideal`` on it: world-only, so computed once per world and step."""
+    key = ("ideal timeline", step)
+    cached = world.derived.get(key)
+    if cached is None:
+        grid = timeline_grid(world.horizon, step)
+        ideal = static["ideal"]
+        v_ideal = value_timeline(static["terms"], ideal, ideal, world.horizon, grid)[1]
+        for shared in (grid, v_ideal):  # every policy's record holds these very arrays
+            shared.flags.writeable = False
+        cached = world.derived[key] = (grid, v_ideal)
+    return cached
+
+
 def collect(sim, timeline_step: float) -> Record:
     """The record of a finished simulation, with the timeline every ``timeline_step`` time units."""
     world = sim.world
@@ -105,10 +119,11 @@ def collect(sim, timeline_step: float) -> Record:
     delivered = column("delivered_at")
     ideal = static["ideal"]
     terms = static["terms"]
-    v_delivered = value_delivered(terms, delivered, ideal, horizon)
+    grid, v_ideal_t = _ideal_timeline(world, static, step)
+    v_delivered, benefits, v = realised(terms, delivered, ideal, horizon, sim.rho, grid)
     v_ideal = static["value_ideal"]
     cost = column("cost_pv")
-    npv = present_value(terms, delivered, ideal, horizon, sim.rho) - cost
+    npv = benefits - cost
     npv_ideal = static["benefits_ideal"] - cost
     arrival = static["arrival"]
     projects = {
@@ -140,8 +155,6 @@ def collect(sim, timeline_step: float) -> Record:
         "reason": log["reason"],
     }
 
-    grid = timeline_grid(horizon, step)
-    v, v_ideal_t = value_timeline(terms, delivered, ideal, horizon, grid)
     timeline = {"time": grid, "value_delivered": v, "value_ideal": v_ideal_t, "value_delayed": v_ideal_t - v}
     levels = np.asarray([(0.0, 0, 0, 0, 0, 0, 0, 0), *sim.levels], dtype=np.float64)
     at = np.searchsorted(levels[:, 0], grid, side="right") - 1

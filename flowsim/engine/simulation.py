@@ -69,6 +69,21 @@ def paused_collector():
             gc.enable()
 
 
+def _stage_plan(world: World) -> list[tuple[tuple[float, ...], tuple[int, ...]]]:
+    """Per project, each stage's realised effort still to work at time 0 and its number of
+    unfinished predecessors: the world's alone, so computed once for every policy."""
+    plan = world.derived.get("stage plan")
+    if plan is None:
+        plan = world.derived["stage plan"] = [
+            (
+                tuple(pw.remaining_actual(i) for i in range(len(pw.stages))),
+                tuple(sum(1 for p in spec.preds if not pw.stages[p].done_fully) for spec in pw.stages),
+            )
+            for pw in world.projects
+        ]
+    return plan
+
+
 class _Decision(Event):
     """An already-triggered event scheduled behind everything else at ``now``."""
 
@@ -163,7 +178,7 @@ class Simulation(CapacityMixin):
         self._remaining: list[float] = []  # realised effort still to work, per stage uid
         names, horizon = self.world.team_names, self.horizon
         remaining = self._remaining
-        for pw in self.world.projects:
+        for pw, (actual, waiting) in zip(self.world.projects, _stage_plan(self.world), strict=True):
             value = pw.value_actual if perfect_information else pw.value_estimate
             estimates = pw.effort_actual if perfect_information else pw.effort_estimate
             project = ProjectState(
@@ -175,18 +190,17 @@ class Simulation(CapacityMixin):
             for spec in pw.stages:
                 stage = StageState(
                     project, spec.index, spec.name, spec.team, spec.crew, spec.preds,
-                    estimates[spec.index], spec.done_effort, len(remaining),
+                    estimates[spec.index], spec.done_effort, len(remaining) + spec.index,
                 )  # fmt: skip
                 stage.succs = pw.successors[spec.index]
+                stage.waiting_preds = waiting[spec.index]
                 if spec.done_fully:
                     stage.status = FINISHED
                     stage.done = stage.estimate
                 else:
                     unfinished += 1
-                remaining.append(pw.remaining_actual(spec.index))
                 stages.append(stage)
-            for stage in stages:
-                stage.waiting_preds = sum(1 for p in stage.preds if stages[p].status != FINISHED)
+            remaining.extend(actual)
             project.topological = [stages[i] for i in pw.topological]
             project.chain = pw.chain
             project.unfinished = unfinished
