@@ -499,9 +499,9 @@ def test_review_cancels_low_value_and_closed_windows_with_cascade():
     # T 3 units, fifo: good1, good2, zombie run from 0; win and good3 queue; dep waits for win.
     # Reviews at 4, 8, ..., 28.  At t=4:
     #   win: window closed at 3 -> cancelled ("window closed at 3"); dep cascades.
-    #   CoD per estimated remaining effort: good1 100 / 16 = 6.25, good2 6.25,
-    #   zombie 1 / 16 = 0.0625, good3 (queued) 100 / 20 = 5; median (5 + 6.25) / 2 = 5.625,
-    #   bar 0.3 x 5.625 = 1.6875: zombie cancelled.
+    #   CoD per estimated remaining effort over every active project: good1 100 / 16 = 6.25,
+    #   good2 6.25, zombie 1 / 16 = 0.0625, good3 (queued) 100 / 20 = 5, win 0 (its window has
+    #   closed); median 5, bar 0.3 x 5 = 1.5: zombie cancelled.
     # good3 takes zombie's unit at 4: 4-24.  good1, good2 0-20.
     # Later reviews cancel nothing: t=16: 100/4 = 25, 25, good3 100/8 = 12.5 >= 0.3 x 25;
     # t=20, 24: good1 and good2 are delivered (completions come before the decision).
@@ -514,7 +514,7 @@ def test_review_cancels_low_value_and_closed_windows_with_cascade():
     assert list(zip(cancelled.time, cancelled.project, cancelled.reason, strict=True)) == [
         (4.0, "win", "window closed at 3"),
         (4.0, "dep", "depends on win, not delivered"),
-        (4.0, "zombie", "cod per remaining effort 0.0625 below 0.3 x median 5.625"),
+        (4.0, "zombie", "cod per remaining effort 0.0625 below 0.3 x median 5"),
     ]
     assert got["good3"]["started"] == 4.0 and got["good3"]["delivered"] == 24.0
     assert got["good1"]["delivered"] == 20.0 and got["good2"]["delivered"] == 20.0

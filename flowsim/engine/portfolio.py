@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .state import WAITING
 from .teams import TeamState
 
 
@@ -14,13 +15,21 @@ class PortfolioState:
     sets ``now`` before every rule call.
     """
 
-    __slots__ = ("_active", "_funnel", "_team_index", "_teams", "_views", "bottleneck", "now")
+    __slots__ = ("_active", "_funnel", "_projects", "_team_index", "_teams", "_views", "bottleneck", "now")
 
     def __init__(
-        self, active: dict, funnel, views: list, teams: list[TeamState], team_names: tuple[str, ...], bottleneck: str
+        self,
+        active: dict,
+        funnel,
+        projects: list,
+        views: list,
+        teams: list[TeamState],
+        team_names: tuple[str, ...],
+        bottleneck: str,
     ):
         self._active = active
         self._funnel = funnel
+        self._projects = projects  # every project state, by index (estimates and progress only)
         self._views = views  # project index -> its view
         self._teams = teams
         self._team_index = {name: i for i, name in enumerate(team_names)}
@@ -34,6 +43,15 @@ class PortfolioState:
     @property
     def funnel(self) -> tuple:
         return tuple(self._views[p.index] for p in self._funnel.items())
+
+    @property
+    def blocked(self) -> tuple:
+        """Arrived projects waiting for a project they depend on to be delivered: not yet in
+        the funnel, so intake cannot see them, but an intervention may cancel them."""
+        funnel = self._funnel
+        return tuple(
+            self._views[p.index] for p in self._projects if p.status == WAITING and p not in funnel
+        )
 
     @property
     def active_count(self) -> int:

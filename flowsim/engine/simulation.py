@@ -165,10 +165,10 @@ class Simulation(CapacityMixin):
         ]
         self.funnel = RankedQueue(project_rank, project_trend, project_lone)
         self.active: dict[ProjectState, None] = {}
-        self.portfolio = PortfolioState(
-            self.active, self.funnel, self.views, self.teams, world.team_names, setup.bottleneck
-        )
         self._build_projects(rules.perfect_information)
+        self.portfolio = PortfolioState(
+            self.active, self.funnel, self.projects, self.views, self.teams, world.team_names, setup.bottleneck
+        )
 
     # ------------------------------------------------------------------ setup
 

@@ -9,11 +9,12 @@ from .protocol import Action, InterventionRule, every
 
 
 class Review(InterventionRule):
-    """Every ``every`` time units, cancel projects whose window has closed, active
-    or still in the funnel (they can no longer earn anything, and a funnel project
-    would otherwise take capacity once admitted), then active projects whose cost
-    of delay per estimated remaining effort is below ``cancel_below`` times the
-    median over the active projects whose window is open (sunk cost ignored)."""
+    """Every ``every`` time units, cancel projects whose window has closed: active,
+    in the funnel or waiting for a project they depend on (they can no longer earn
+    anything, and any of them would otherwise take capacity once admitted); then
+    active projects whose cost of delay per estimated remaining effort is below
+    ``cancel_below`` times the median of that score over the active projects, as
+    DESIGN section 7 says (a closed window's score is 0; sunk cost ignored)."""
 
     def decision_times(self, horizon):
         return every(self.params.every, horizon, start=self.params.every)
@@ -21,20 +22,19 @@ class Review(InterventionRule):
     def review(self, portfolio):
         now = portfolio.now
         actions, scores = [], {}
-        for project in portfolio.active:
+        closed = set()
+        for project in (*portfolio.active, *portfolio.funnel, *portfolio.blocked):
             if project.profile == "window" and now >= project.closes:
                 actions.append(Action("cancel", project.id, f"window closed at {project.closes:g}"))
-                continue
+                closed.add(project.id)
+        for project in portfolio.active:
             work = project.remaining_work(now)
             scores[project.id] = project.cost_of_delay(now) / max(work, 1e-9)
-        for project in portfolio.funnel:
-            if project.profile == "window" and now >= project.closes:
-                actions.append(Action("cancel", project.id, f"window closed at {project.closes:g}"))
         if scores:
             median = statistics.median(scores.values())
             bar = self.params.cancel_below * median
             for project_id, score in scores.items():
-                if score < bar and math.isfinite(score):
+                if project_id not in closed and score < bar and math.isfinite(score):
                     actions.append(
                         Action(
                             "cancel",
