@@ -33,6 +33,9 @@ class CapacityMixin:
             return  # superseded: the stage was interrupted or its rate changed
         now = self.env._now
         team.advance(now)
+        if team.shared and stage in team.not_started:  # no work left when it joined a team without capacity
+            del team.not_started[stage]
+            self._note_start(stage, now)
         units = stage.units
         self._stop(stage, team, now)
         team.wip -= 1
@@ -185,16 +188,18 @@ class CapacityMixin:
         project = stage.project
         stage.status = RUNNING
         stage.since = now
-        if math.isnan(stage.started_at):
-            stage.started_at = now
-        if math.isnan(project.started_at):
-            project.started_at = now
         team.running[stage] = None
         project.running += 1
         project.version += 1
         if team.shared:
-            self._log(now, project, stage, ev.STARTED, stage.crew)
+            # Work on a shared team starts when it receives a share of capacity: ``_reshare``,
+            # called next, notes and logs it (at once unless the team has no capacity now).
+            team.not_started[stage] = None
         else:
+            if math.isnan(stage.started_at):
+                stage.started_at = now
+            if math.isnan(project.started_at):
+                project.started_at = now
             stage.units = stage.crew
             stage.rate = float(stage.crew)
             team.busy += stage.crew
@@ -219,6 +224,8 @@ class CapacityMixin:
         team.busy -= stage.units
         team.rate_total -= stage.rate
         del team.running[stage]
+        if team.shared:
+            team.not_started.pop(stage, None)
         self._mark(team)
         stage.rate = 0.0
         stage.units = 0
@@ -253,6 +260,13 @@ class CapacityMixin:
         if not n or capacity <= 0:
             for stage in running:
                 stage.rate = stage.units = 0.0
+            # A stage whose work was done at this very instant (its completion and the drop to
+            # no capacity fall together) finishes now, not when capacity returns.
+            for stage in running:
+                if remaining[stage.uid] <= _DONE * max(1.0, stage.done):
+                    timer = Timeout(self.env, 0.0, (stage, team.token))
+                    timer.callbacks.append(self._on_finish)
+                    break
             return
         share = capacity * team.curve(n / capacity) / n  # effort per time unit per stage
         held = capacity / n  # capacity units each stage occupies, time-sliced
@@ -269,6 +283,19 @@ class CapacityMixin:
         if next_stage is not None:
             timer = Timeout(self.env, next_time, (next_stage, team.token))
             timer.callbacks.append(self._on_finish)
+        if team.not_started:
+            for stage in team.not_started:
+                self._note_start(stage, now)
+            team.not_started.clear()
+
+    def _note_start(self, stage: StageState, now: float) -> None:
+        """A stage that joined a shared team starts: it holds a share of the team now."""
+        project = stage.project
+        if math.isnan(stage.started_at):
+            stage.started_at = now
+        if math.isnan(project.started_at):
+            project.started_at = now
+        self._log(now, project, stage, ev.STARTED, stage.units)
 
     def _withdraw(self, project, now: float) -> None:
         """Take every stage of a project off its team (running ones keep their progress)."""
@@ -276,10 +303,12 @@ class CapacityMixin:
             if stage.status == RUNNING:
                 team = self.teams[stage.team]
                 team.advance(now)
+                started = stage not in team.not_started  # a shared team without capacity never started it
                 self._stop(stage, team, now)
                 team.wip -= 1
                 stage.status = BLOCKED
-                self._log(now, project, stage, ev.PAUSED, 0, "project withdrawn")
+                if started:
+                    self._log(now, project, stage, ev.PAUSED, 0, "project withdrawn")
                 self._released(team, now)
             elif stage.status == QUEUED:
                 team = self.teams[stage.team]
@@ -290,6 +319,10 @@ class CapacityMixin:
                 stage.status = BLOCKED
                 project.queued -= 1
         project.rank_at = math.nan  # its stages' statuses changed: forget this instant's rank
+
+
+# Realised effort left below this share of the effort worked (floating-point residue) is no work.
+_DONE = 1e-9
 
 
 def _discounted_cost(cost_per_time: float, t0: float, t1: float, rho: float) -> float:

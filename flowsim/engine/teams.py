@@ -68,6 +68,7 @@ class TeamState:
         "max_queue",
         "name",
         "next_sample",
+        "not_started",
         "queue",
         "queue_area",
         "queued",
@@ -100,6 +101,9 @@ class TeamState:
         self.token = 0  # the valid completion timer of a shared team carries this
         self.queued = 0  # len(queue), kept as a plain number: it is read at every event
         self.running: dict = {}  # StageState -> None, in start order
+        # Shared focus: stages that joined the team while it had no capacity to share; each is
+        # logged as started when it first receives some (DESIGN section 9, ``started``).
+        self.not_started: dict = {}  # StageState -> None
         self.busy = 0  # capacity units held by running stages (time-sliced shares when shared)
         self.rate_total = 0.0  # effort per time unit done by the team now
         self.wip = 0  # admitted stages queued or running here
