@@ -18,6 +18,7 @@ import numpy as np
 
 from ..value import ValueTerms, present_value, realised, value_ideal, value_timeline
 from .events import EVENT_NAMES
+from .setup import timeline_grid
 from .state import STATUS_NAMES
 
 # Output status per internal code; a project that has not arrived has no row.
@@ -40,14 +41,6 @@ class Record:
     teams: dict[str, np.ndarray]
     team_timeline: dict[str, np.ndarray]
     reasons: tuple[str, ...] = ("",)  # events["reason"] codes into this; 0: no reason
-
-
-def timeline_grid(horizon: float, step: float) -> np.ndarray:
-    """Time points 0, step, 2 step, ... below the horizon, and the horizon itself."""
-    count = math.floor(horizon / step + 1e-9)
-    grid = np.arange(count + 1, dtype=np.float64) * step
-    grid = grid[grid < horizon - 1e-9 * max(horizon, 1.0)]
-    return np.append(grid, horizon)
 
 
 def _terms(specs) -> ValueTerms:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
+
+import numpy as np
 
 from ..policies.protocol import RuleContext
 from ..policies.registry import lookup
@@ -32,6 +35,7 @@ class SimulationSetup:
     bottleneck: str  # planning bottleneck: highest estimated demand per unit of capacity
     time_unit: str
     timeline_step: float
+    grid: tuple[float, ...]  # the timeline's points (``timeline_grid``), which team states sample
     switching: tuple  # per team: switching table points when focus is shared, else None
 
 
@@ -48,6 +52,7 @@ class PolicyRules:
 def make_setup(scenario: Scenario, timeline_step: float | None = None) -> SimulationSetup:
     check_supported(scenario)
     teams = scenario.teams
+    step = float(timeline_step if timeline_step is not None else scenario.timeline_step)
     return SimulationSetup(
         horizon=float(scenario.horizon),
         rho=discount_rate_per_time(scenario.discount_rate, scenario.periods_per_year),
@@ -57,11 +62,28 @@ def make_setup(scenario: Scenario, timeline_step: float | None = None) -> Simula
         capacity_changes=tuple(tuple((c.at, c.capacity) for c in t.capacity_changes) for t in teams.values()),
         bottleneck=planning_bottleneck(scenario),
         time_unit=scenario.time_unit,
-        timeline_step=float(timeline_step if timeline_step is not None else scenario.timeline_step),
+        timeline_step=step,
+        grid=tuple(timeline_grid(float(scenario.horizon), step).tolist()),
         switching=tuple(
             switching_points(t.switching_curve()) if t.focus == "shared" else None for t in teams.values()
         ),
     )
+
+
+def timeline_grid(horizon: float, step: float) -> np.ndarray:
+    """Time points 0, step, 2 step, ... below the horizon, and the horizon itself.
+
+    Each point is rounded to the decimal places of the step as written, so a step of
+    0.3 gives 0.9, not 3 x 0.3 = 0.8999999999999999 (which would miss an event at 0.9).
+    A step with more than 12 places (1/3) is used as it is.
+    """
+    count = math.floor(horizon / step + 1e-9)
+    grid = np.arange(count + 1, dtype=np.float64) * step
+    places = max(-Decimal(repr(step)).as_tuple().exponent, 0)
+    if places <= 12:
+        grid = np.round(grid, places)
+    grid = grid[grid < horizon - 1e-9 * max(horizon, 1.0)]
+    return np.append(grid, horizon)
 
 
 def check_supported(scenario: Scenario) -> None:

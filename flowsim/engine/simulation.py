@@ -159,7 +159,7 @@ class Simulation(CapacityMixin):
             TeamState(
                 i, name, setup.capacity[i], setup.cost_rate[i], RankedQueue(stage_rank, stage_trend, stage_lone),
                 curve=switching_curve(setup.switching[i]) if setup.switching[i] is not None else None,
-                step=setup.timeline_step,
+                grid=setup.grid,
             )
             for i, name in enumerate(world.team_names)
         ]

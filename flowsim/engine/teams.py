@@ -9,6 +9,7 @@ time-weighted tallies its report needs (busy units, queue length, effort done).
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Callable
 
 from .queue import RankedQueue
@@ -63,6 +64,7 @@ class TeamState:
         "cost_rate",
         "curve",
         "effort_area",
+        "grid",
         "index",
         "last",
         "max_queue",
@@ -75,7 +77,6 @@ class TeamState:
         "rate_total",
         "running",
         "shared",
-        "step",
         "timeline",
         "token",
         "wip",
@@ -89,7 +90,7 @@ class TeamState:
         cost_rate: float,
         queue: RankedQueue,
         curve: Callable[[float], float] | None = None,
-        step: float = 1.0,
+        grid: tuple[float, ...] = (0.0,),
     ):
         self.index = index
         self.name = name
@@ -118,7 +119,7 @@ class TeamState:
         # team timeline's grid (every ``step`` time units) is reported, so an entry is kept
         # only for spells that contain a grid point, not for every change.
         self.timeline: list[tuple[float, int, int]] = [(0.0, 0, 0)]
-        self.step = step
+        self.grid = grid  # the team timeline's points (``setup.timeline_grid``), ascending
         self.next_sample = 0.0  # earliest grid point no entry covers yet
 
     def advance(self, now: float) -> None:
@@ -135,18 +136,12 @@ class TeamState:
             self.effort_area += self.rate_total * dt
             if self.next_sample < now:
                 self.timeline.append((self.last, self.busy, self.queued))
-                self.next_sample = _first_grid_point(now, self.step)
+                grid = self.grid
+                at = bisect_left(grid, now)  # the least point not below ``now``
+                self.next_sample = grid[at] if at < len(grid) else math.inf
             self.last = now
 
     def close(self, horizon: float) -> None:
         """Bring the tallies to the horizon and note the final levels."""
         self.advance(horizon)
         self.timeline.append((horizon, self.busy, self.queued))
-
-
-def _first_grid_point(at: float, step: float) -> float:
-    """The least grid point ``k * step`` (as ``record.timeline_grid`` computes it) not below ``at``."""
-    k = max(math.ceil(at / step) - 1, 0)
-    while k * step < at:
-        k += 1
-    return k * step
