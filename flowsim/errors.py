@@ -407,6 +407,8 @@ def _describe(item: _Located, model: type | None, noun: str) -> tuple[tuple, str
         return path, rules[kind], value
     if kind in _SHAPE_ERRORS:
         word = "true or false" if kind.startswith("bool") else _SHAPE_WORDS.get(kind.split("_")[0], "valid")
+        if kind == "string_type" and (value is None or isinstance(value, (bool, int, float))):
+            word = f"text ({_quote_hint(value)})"  # YAML read a plain scalar as a number, boolean or null
         return path, word, value
     if kind == "invalid_key":
         return path, f"a key written as text ({_quote_hint(value)})", value

@@ -142,3 +142,21 @@ def test_quote_hint_for_a_float_key_does_not_suggest_a_respelling(tmp_path):
         "teams['2.0'] must be a name written as text (quote it as you wrote it), got 2.0",
         "teams['1000.0'] must be a name written as text (quote it as you wrote it), got 1000.0",
     ]
+
+
+def test_text_values_that_yaml_read_as_something_else_say_to_quote_them(tmp_path):
+    # docs/scenario.md tells users to quote such values; the message says so too, since the
+    # value shown (false, 1000.0) is YAML's reading, not what the file says.
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: no\nhorizon: 10\nteams: {T: {capacity: 1}}\n"
+        "projects:\n  - {id: 1e3, value: {rate: 1}, stages: [{team: T, effort: 1}]}\n"
+        "  - {id: ok, name: null, value: {rate: 1}, stages: [{team: T, effort: 1}]}\n"
+    )
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert [line.split(": ", 1)[1] for line in str(caught.value).splitlines()] == [
+        "name must be text (quote it: YAML reads unquoted yes, no, on, off, true and false as true or false), "
+        "got false",
+        "projects[0].id must be text (quote it as you wrote it), got 1000.0",
+    ]
