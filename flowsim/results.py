@@ -205,7 +205,8 @@ class Results:
     def project_summary(self) -> pd.DataFrame:
         """Per policy and listed project: P50/P85 delivery (NaN when that quantile is not
         delivered within the horizon), probability of delivery by the horizon and by
-        ``promised``, mean value delayed.  Projects from arrival streams differ between
+        ``promised`` (NaN when the promise is after the horizon and some world does not
+        deliver within it: the run cannot tell whether that world keeps it), mean value delayed.  Projects from arrival streams differ between
         replications and are left out."""
         rows = []
         if self._completed_nothing():
@@ -213,18 +214,21 @@ class Results:
         # Only the listed projects' few columns: at 10,000 replications the whole table is gigabytes.
         listed = self._listed_projects(["policy", "project", "delivered", "value_delayed"])
         promised = self._promised()
+        horizon = float(self.manifest["scenario"]["horizon"])
         for (policy, project), group in listed.groupby(["policy", "project"], observed=True, sort=False):
             delivered = group["delivered"].to_numpy(dtype=float)
             filled = np.where(np.isnan(delivered), np.inf, delivered)
             p50, p85 = np.quantile(filled, [0.5, 0.85], method="inverted_cdf")
             due = promised.get(project, math.nan)
+            # Promised after the horizon: a world not delivered by then may still keep the promise.
+            unknown = due > horizon and bool(np.isnan(delivered).any())
             rows.append({
                 "policy": policy, "project": project,
                 "p50_delivery": p50 if math.isfinite(p50) else math.nan,
                 "p85_delivery": p85 if math.isfinite(p85) else math.nan,
                 "p_delivered": float(np.mean(~np.isnan(delivered))),
                 "promised": due,
-                "p_on_promise": float(np.mean(filled <= due)) if math.isfinite(due) else math.nan,
+                "p_on_promise": float(np.mean(filled <= due)) if math.isfinite(due) and not unknown else math.nan,
                 "value_delayed": float(group["value_delayed"].mean()),
             })  # fmt: skip
         return pd.DataFrame(rows, columns=PROJECT_SUMMARY_COLUMNS)

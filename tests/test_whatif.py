@@ -302,6 +302,37 @@ def test_a_project_without_slack_is_less_likely_on_time():
     assert "most at risk: tight (on time" in result.answer
 
 
+def test_promises_beyond_the_horizon_are_not_judged():
+    # H = 20, one unit, fifo.  early (effort 4, promised 10): 0-4, on time in every world.
+    # sure (effort 1, promised 25): 4-5, delivered within the horizon in every world: on time
+    # in all of them, known.  late (effort U(10, 30), promised 30): 5 to 15-35, within 20 in a
+    # quarter of the worlds; in the others the run cannot tell whether it meets 30: unknown.  Delivered at a date at or after H, a case's value within H is 0, so neither
+    # late's nor sure's "realised" can be judged.
+    data = {
+        "horizon": 20, "teams": {"T": {"capacity": 1}},
+        "projects": [
+            {"id": "early", "promised": 10, "value": {"rate": 100}, "stages": [{"team": "T", "effort": 4}]},
+            {"id": "sure", "promised": 25, "value": {"rate": 100}, "stages": [{"team": "T", "effort": 1}]},
+            {"id": "late", "promised": 30, "value": {"rate": 100},
+             "stages": [{"team": "T", "effort": {"dist": "uniform", "low": 10, "high": 30}}]},
+        ],
+    }  # fmt: skip
+    result = whatif.benefits(data, replications=20, workers=1)
+    table = result.table.set_index("project")
+    assert table.loc["early", ["p_on_time", "p_realised"]].tolist() == [1.0, 1.0]
+    assert table.loc["sure", "p_on_time"] == 1.0 and math.isnan(table.loc["sure", "p_realised"])
+    assert 0 < table.loc["late", "p_delivered"] < 1
+    assert math.isnan(table.loc["late", "p_on_time"]) and math.isnan(table.loc["late", "p_realised"])
+    assert "every business case it can judge is on track" in result.answer
+    assert "2 projects dated at or after the horizon cannot be judged" in result.answer
+    assert sorted(note.split("'")[0] for note in result.notes) == ["late", "sure"]
+    # project_summary() says the same of the promise: unknown where a world does not deliver by H.
+    run = flowsim.run(load_scenario(data), replications=20, workers=1)
+    summary = run.project_summary().set_index("project")
+    assert summary.loc["sure", "p_on_promise"] == 1.0 and summary.loc["early", "p_on_promise"] == 1.0
+    assert math.isnan(summary.loc["late", "p_on_promise"])
+
+
 def test_business_case_dates_and_values_follow_the_stated_rule():
     data = {
         "horizon": 52,

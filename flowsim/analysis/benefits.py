@@ -194,15 +194,26 @@ def benefits(
         first = group.iloc[0]
         times = group["delivered"].to_numpy(dtype=float)
         p50 = float(np.quantile(np.where(np.isnan(times), np.inf, times), 0.5, method="inverted_cdf"))
+        # A date at or after the horizon lies beyond what the run sees: a world not delivered by
+        # the horizon may still be on time, and the case's value within the horizon is nothing.
+        beyond = first["target"] >= horizon
+        if beyond:
+            notes.append(
+                f"{project}'s {first['target_rule']} date ({first['target']:g}) is at or after the horizon "
+                f"({horizon:g}): whether it is on time is known only in worlds that deliver it within "
+                "the horizon, and whether its business case is realised cannot be judged; "
+                "lengthen the horizon to judge it"
+            )
         rows.append({
             "project": project, "name": first["name"], "target": first["target"],
             "target_rule": first["target_rule"],
-            "p_on_time": float(group["on_time"].mean()),
+            "p_on_time": math.nan if first["target"] > horizon and np.isnan(times).any()
+            else float(group["on_time"].mean()),
             "p_delivered": float(np.mean(~np.isnan(times))),
             "p50_delivery": p50 if math.isfinite(p50) else math.nan,
             "business_case": first["business_case"],
             **stats_columns("value", group["value"]),
-            "p_realised": float(group["realised"].mean()),
+            "p_realised": math.nan if beyond else float(group["realised"].mean()),
             "shortfall_mean": float(first["business_case"] - group["value"].mean()),
         })  # fmt: skip
     table = pd.DataFrame(rows)
@@ -232,9 +243,12 @@ def _benefits_sentence(paired: Paired, table: pd.DataFrame, portfolio: pd.Series
         f"The listed projects deliver {with_ci(mean, low, high)} over {span(paired.horizon, paired.unit)} "
         f"against {money(total_case)} in their business cases{share}"
     )
-    at_risk = table[(table["p_realised"] < 0.95) | (table["p_on_time"] < 0.95)]
+    unjudged = table["p_realised"].isna()  # dated at or after the horizon
+    judged = table[~unjudged]
+    at_risk = judged[(judged["p_realised"] < 0.95) | (judged["p_on_time"] < 0.95)]
     if at_risk.empty:
-        text += "; every business case is on track (on time and realised in at least 95% of worlds)"
+        every = "every business case" if not unjudged.any() else "every business case it can judge"
+        text += f"; {every} is on track (on time and realised in at least 95% of worlds)"
     else:
         dated = at_risk[at_risk["target_rule"] != UNDATED]
         parts = [
@@ -251,6 +265,8 @@ def _benefits_sentence(paired: Paired, table: pd.DataFrame, portfolio: pd.Series
                 f"{'is' if undated == 1 else 'are'} at risk against {'its' if undated == 1 else 'their'} "
                 "estimated ideal delivery"
             )
-        safe = len(table) - len(at_risk)
+        safe = len(judged) - len(at_risk)
         text += f"; {safe} of {len(table)} on track"
+    if unjudged.any():
+        text += f"; {count(int(unjudged.sum()), 'project')} dated at or after the horizon cannot be judged"
     return text + f" (policy {paired.policy}, {count(paired.replications, 'world')})."
