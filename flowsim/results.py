@@ -206,8 +206,8 @@ class Results:
         """Per policy and listed project: P50/P85 delivery (NaN when that quantile is not
         delivered within the horizon), probability of delivery by the horizon and by
         ``promised`` (NaN when the promise is after the horizon and some world does not
-        deliver within it: the run cannot tell whether that world keeps it), mean value delayed.  Projects from arrival streams differ between
-        replications and are left out."""
+        deliver within it: the run cannot tell whether that world keeps it), mean value
+        delayed.  Projects from arrival streams differ between replications and are left out."""
         rows = []
         if self._completed_nothing():
             return pd.DataFrame(rows, columns=PROJECT_SUMMARY_COLUMNS)

@@ -306,8 +306,9 @@ def test_promises_beyond_the_horizon_are_not_judged():
     # H = 20, one unit, fifo.  early (effort 4, promised 10): 0-4, on time in every world.
     # sure (effort 1, promised 25): 4-5, delivered within the horizon in every world: on time
     # in all of them, known.  late (effort U(10, 30), promised 30): 5 to 15-35, within 20 in a
-    # quarter of the worlds; in the others the run cannot tell whether it meets 30: unknown.  Delivered at a date at or after H, a case's value within H is 0, so neither
-    # late's nor sure's "realised" can be judged.
+    # quarter of the worlds; in the others the run cannot tell whether it meets 30: unknown.
+    # Delivered at a date at or after H, a case's value within H is 0, so neither late's nor
+    # sure's "realised" can be judged.
     data = {
         "horizon": 20, "teams": {"T": {"capacity": 1}},
         "projects": [
