@@ -160,7 +160,9 @@ def test_shared_stage_is_started_when_it_first_receives_capacity():
 
       0-2: a alone at 1: 2 done.  2-5: nothing.  5-9: a and b at 0.5 each: both done at 9.
     DESIGN 9: ``started`` is when a first stage first received capacity: b at 5, not 3
-    (the team timeline shows 0 busy units between 2 and 5).
+    (the team timeline shows 0 busy units between 2 and 5); its started event logs the
+    half unit it then holds.
+    Capacity-time to H = 20: 1 x 2 + 0 x 3 + 1 x 15 = 17; busy 2 + 4 = 6; effort done 6.
     """
     results = run({
         "horizon": 20,
@@ -172,22 +174,8 @@ def test_shared_stage_is_started_when_it_first_receives_capacity():
     assert column(results, "p", "delivered") == {"a": approx(9.0), "b": approx(9.0)}
     assert busy_levels(results, "p")[:6] == [1.0, 1.0, 0.0, 0.0, 0.0, 1.0]
     assert column(results, "p", "started") == {"a": 0.0, "b": 5.0}
-
-
-def test_shared_stage_arriving_at_capacity_zero_progresses_only_once_capacity_returns():
-    """The passing part of the scenario above: the rates, deliveries and tallies are right.
-
-    Busy units: 1 (0-2), 0 (2-5), 1 (5-9: two stages at min(1, 1/2) each).
-    Capacity-time to H = 20: 1 x 2 + 0 x 3 + 1 x 15 = 17; busy 2 + 4 = 6; effort done 6.
-    """
-    results = run({
-        "horizon": 20,
-        "teams": {"T": {"capacity": 1, "focus": "shared",
-                        "capacity_changes": [{"at": 2, "capacity": 0}, {"at": 5, "capacity": 1}]}},
-        "projects": [job("a", 4), job("b", 2, arrival=3)],
-        "policies": {"p": {}},
-    })  # fmt: skip
-    assert column(results, "p", "delivered") == {"a": approx(9.0), "b": approx(9.0)}
+    started = events(results, "p", "started")
+    assert list(zip(started.time, started.project, started.units, strict=True)) == [(0.0, "a", 1.0), (5.0, "b", 0.5)]
     assert team_row(results, "p")["utilisation"] == approx(6 / 17)
     assert team_row(results, "p")["productive"] == approx(6 / 17)
 
