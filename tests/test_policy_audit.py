@@ -480,7 +480,7 @@ BAD_POLICIES = {
     ),
     "drum team not text": (
         {"intake": {"rule": "drum", "buffer": 2, "team": 3}},
-        "policies.p.intake.team must be text, got 3",
+        "policies.p.intake.team must be text (quote it: '3'), got 3",
     ),
     "review cancel_below negative": (
         {"intervention": {"rule": "review", "every": 4, "cancel_below": -1}},
