@@ -46,7 +46,7 @@ def run(
     resume: bool = False,
     timeline_step: float | None = None,
     target_ci: float | None = None,
-    target_metric: str = "value_delivered",
+    target_metric: str | None = None,
     max_replications: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Results:

@@ -15,6 +15,7 @@ from pathlib import Path
 import typer
 
 from . import __version__
+from .cli_help import FlowsimCommand, FlowsimGroup
 from .errors import FlowsimError, ScenarioError, show
 from .scenario import RuleRef, Scenario, load_scenario
 
@@ -22,6 +23,7 @@ EXIT_BAD_INPUT = 2
 
 app = typer.Typer(
     name="flowsim",
+    cls=FlowsimGroup,
     help="Simulate a portfolio of projects competing for constrained teams, and compare policies.",
     no_args_is_help=True,
     add_completion=False,
@@ -63,7 +65,7 @@ def _root(
             import_rules(spec)
 
 
-@app.command()
+@app.command(cls=FlowsimCommand)
 def validate(scenario: Path = typer.Argument(..., help="The scenario file (YAML).")) -> None:
     """Check a scenario file and summarise it; exit 2 listing every problem found."""
     with exit_on_flowsim_error():
@@ -71,7 +73,7 @@ def validate(scenario: Path = typer.Argument(..., help="The scenario file (YAML)
     typer.echo(summary(loaded))
 
 
-@app.command()
+@app.command(cls=FlowsimCommand)
 def run(
     scenario: Path = typer.Argument(..., help="The scenario file (YAML)."),
     policy: list[str] = typer.Option(None, "--policy", help="Policy to run (repeat); default: all, first is baseline."),
@@ -89,19 +91,26 @@ def run(
     target_ci: float = typer.Option(
         None, "--target-ci", help="Stop once every paired 95% CI half-width <= X x the baseline's mean."
     ),
-    target_metric: str = typer.Option("value_delivered", "--target-metric", help="Metric for --target-ci."),
+    target_metric: str = typer.Option(
+        None, "--target-metric", help="The metric --target-ci judges (default value_delivered); only with --target-ci."
+    ),
     max_replications: int = typer.Option(
         None, "--max-replications", help="Upper bound with --target-ci (default 1000)."
     ),
     timeline_step: float = typer.Option(None, "--timeline-step", help="Time between timeline points."),
     report: bool = typer.Option(False, "--report", help="Write report.html at the end."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, results table or verdicts: only errors."),
+    quiet: bool = typer.Option(
+        False,
+        "--quiet",
+        "-q",
+        help="No progress bar, results table or verdicts; with --report, only the report's path.",
+    ),
 ) -> None:
     """Simulate every policy on the same worlds and write the run folder.
 
     Exit codes: 0 done, 2 bad input, 130 interrupted (partial results kept; add --resume).
     """
-    from .cli_run import ProgressReporter, print_results, target_line
+    from .cli_run import ProgressReporter, print_results, replacing_note, target_line
     from .runner import execute
 
     with exit_on_flowsim_error():
@@ -109,13 +118,18 @@ def run(
         folder = out if out is not None else Path("results") / scenario.stem
         if resume and not (folder / "manifest.json").is_file():
             typer.echo(f"note: no run to resume in {folder}/: starting it afresh", err=True)
+
+        def replacing(old: dict) -> None:  # a fresh run empties a folder holding a run: say which
+            if not quiet:
+                typer.echo(replacing_note(folder, old), err=True)
+
         try:
-            with ProgressReporter(quiet) as progress:
+            with ProgressReporter(quiet, at_most=target_ci is not None) as progress:
                 results = execute(
                     loaded, replications=replications, seed=seed, policies=policy or None, workers=workers,
                     scheduler=scheduler, out=folder, resume=resume, timeline_step=timeline_step,
                     target_ci=target_ci, target_metric=target_metric, max_replications=max_replications,
-                    progress=progress,
+                    progress=progress, replacing=replacing,
                 )  # fmt: skip
             results.write_summaries(folder)
             report_path = None
@@ -186,8 +200,8 @@ def _rule(ref: RuleRef) -> str:
     return f"{ref.rule}({', '.join(f'{k}={show(v)}' for k, v in ref.params.items())})"
 
 
-@app.command()
-def report(run_dir: Path = typer.Argument(..., help="A run folder written by flowsim run.")) -> None:
+@app.command(cls=FlowsimCommand)
+def report(run_dir: Path = typer.Argument(..., metavar="DIR", help="A run folder written by flowsim run.")) -> None:
     """Write DIR/report.html: summary in money, verdicts, the observed constraint, projects at risk, plots."""
     from .report import write_report
 
@@ -207,7 +221,7 @@ def _mount_analyses() -> None:
     from .cli_analysis import sweep, whatif_app
 
     app.add_typer(whatif_app, name="whatif")
-    app.command()(sweep)
+    app.command(cls=FlowsimCommand)(sweep)
 
 
 _mount_analyses()

@@ -16,11 +16,14 @@ from pathlib import Path
 
 import typer
 
+from .cli_help import FlowsimCommand, FlowsimGroup
 from .pages import text_table  # imports neither pandas nor matplotlib: `flowsim --help` should start fast
 
 __all__ = ["sweep", "whatif_app"]
 
+
 whatif_app = typer.Typer(
+    cls=FlowsimGroup,
     help=(
         "Answer the portfolio questions on paired runs (same worlds, one policy, today's portfolio): "
         "admit a new initiative, stop an active project, add capacity to a team, check the business cases."
@@ -102,7 +105,7 @@ def _write(result, out: Path, name: str) -> list[Path]:
 # ------------------------------------------------------------------ commands
 
 
-@whatif_app.command()
+@whatif_app.command(cls=FlowsimCommand)
 def admit(
     scenario: Path = _SCENARIO,
     project: str = typer.Option(
@@ -135,7 +138,7 @@ def admit(
     _show(result, text, out, "whatif_admit")
 
 
-@whatif_app.command()
+@whatif_app.command(cls=FlowsimCommand)
 def stop(
     scenario: Path = _SCENARIO,
     project: list[str] = typer.Option(
@@ -168,7 +171,7 @@ def stop(
     _show(result, text, out, "whatif_stop")
 
 
-@whatif_app.command()
+@whatif_app.command(cls=FlowsimCommand)
 def capacity(
     scenario: Path = _SCENARIO,
     team: list[str] = typer.Option(None, "--team", "-t", help="A team to change (repeat); default: every team."),
@@ -200,7 +203,7 @@ def capacity(
     _show(result, text, out, "whatif_capacity")
 
 
-@whatif_app.command()
+@whatif_app.command(cls=FlowsimCommand)
 def benefits(
     scenario: Path = _SCENARIO,
     replications: int = _REPLICATIONS,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from .format import count, money, number
@@ -26,11 +26,18 @@ class ProgressReporter:
 
     The rate counts only replications simulated by this process, so a resumed run's
     ETA is not flattered by the chunks it found done.
+
+    With ``at_most`` (a ``--target-ci`` run) the total is only an upper bound: the run
+    usually stops well before it, so there is no bar and no ETA, only the count
+    (``replications 25 (at most 1000), 2.8/s``); the runner's last call, with done ==
+    total, is the end (``replications 75, 2.8/s``).
     """
 
-    def __init__(self, quiet: bool, every: float = 2.0):
+    def __init__(self, quiet: bool, every: float = 2.0, *, at_most: bool = False):
         self.quiet = quiet
         self.every = every
+        self.at_most = at_most
+        self.shown: tuple[int, int] | None = None  # the last plain line's (done, total)
         self.console = Console(stderr=True)
         self.bar: Progress | None = None
         self.task = None
@@ -40,14 +47,13 @@ class ProgressReporter:
 
     def __enter__(self):
         if not self.quiet and self.console.is_terminal:
-            self.bar = Progress(
-                TextColumn("replications"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"),
-                TimeRemainingColumn(),
-                console=self.console,
-            )
+            if self.at_most:
+                columns = (TextColumn("replications {task.fields[count]}"), TextColumn("{task.fields[rate]}"),
+                           TimeElapsedColumn())  # fmt: skip
+            else:
+                columns = (TextColumn("replications"), BarColumn(), MofNCompleteColumn(),
+                           TextColumn("{task.fields[rate]}"), TimeRemainingColumn())  # fmt: skip
+            self.bar = Progress(*columns, console=self.console)
             self.bar.__enter__()
         return self
 
@@ -60,12 +66,19 @@ class ProgressReporter:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         speed = (done - self.first) / elapsed
         rate = f"{speed:.1f}/s" if done > self.first else "-/s"
+        shown = f"{done}" if done >= total else f"{done} (at most {total})"  # with at_most
         if self.bar is not None:
             if self.task is None:
-                self.task = self.bar.add_task("run", total=total, completed=done, rate=rate)
-            self.bar.update(self.task, completed=done, total=total, rate=rate)
+                self.task = self.bar.add_task("run", total=total, completed=done, rate=rate, count=shown)
+            self.bar.update(self.task, completed=done, total=total, rate=rate, count=shown)
         elif done == total or (done > self.first and time.monotonic() - self.last_line >= self.every):
+            if self.shown == (done, total):  # the last chunk, then the end: one line
+                return
+            self.shown = (done, total)
             self.last_line = time.monotonic()
+            if self.at_most:
+                print(f"replications {shown}, {rate}", file=sys.stderr, flush=True)
+                return
             eta = f"{(total - done) / speed:.0f}s" if speed > 0 else "?"
             print(f"replications {done}/{total}, {rate}, eta {eta}", file=sys.stderr, flush=True)
 
@@ -73,6 +86,20 @@ class ProgressReporter:
         if self.bar is not None:
             self.bar.__exit__(*exc)
         return False
+
+
+def replacing_note(folder: Path, manifest: dict) -> str:
+    """``note: replacing the run in DIR (FILE, N replications)`` from the replaced run's
+    manifest; what it cannot read there it leaves out."""
+    details = []
+    source = manifest.get("scenario_file")
+    if isinstance(source, str) and source:
+        details.append(source)
+    done = manifest.get("replications_completed")
+    if isinstance(done, int) and not isinstance(done, bool) and done >= 0:
+        details.append(count(done, "replication") + (", interrupted" if manifest.get("partial") is True else ""))
+    more = f" ({', '.join(details)})" if details else ""
+    return f"note: replacing the run in {folder}{more}"
 
 
 def target_line(target: dict) -> str:

@@ -49,7 +49,12 @@ DEFAULT_CHUNK = 25
 DEFAULT_REPLICATIONS = 100
 DEFAULT_MIN_REPLICATIONS = 10  # with --target-ci: fewer gives a half-width too noisy to stop on
 DEFAULT_MAX_REPLICATIONS = 1000
+DEFAULT_TARGET_METRIC = "value_delivered"
 TARGET_LEVEL = 0.95
+# A metric given without --target-ci would be silently ignored (as --max-replications would).
+TARGET_METRIC_ALONE = (
+    "--target-metric chooses the metric of --target-ci; give --target-ci too, or leave --target-metric out"
+)
 
 
 def scenario_hash(scenario: Scenario) -> str:
@@ -220,8 +225,9 @@ def metric_names(scenario: Scenario) -> list[str]:
 
 
 def make_target(
-    scenario: Scenario, *, ci: float, metric: str, replications: int | None, max_replications: int | None
+    scenario: Scenario, *, ci: float, metric: str | None, replications: int | None, max_replications: int | None
 ) -> Target:
+    metric = DEFAULT_TARGET_METRIC if metric is None else metric
     if not ci > 0:
         raise FlowsimError(f"--target-ci must be above 0 (a fraction of the baseline's mean), got {ci}")
     known = metric_names(scenario)
@@ -365,11 +371,14 @@ def check_options(
     policies: Sequence[str] | None = None,
     scheduler: str | None = None,
     target_ci: float | None = None,
-    target_metric: str = "value_delivered",
+    target_metric: str | None = None,
     max_replications: int | None = None,
 ) -> tuple[list[str], Target | None, int]:
     """Validate a run's options: the policies, the ``--target-ci`` settings (or None) and
-    the number of replications planned (the maximum with a target)."""
+    the number of replications planned (the maximum with a target).
+
+    ``target_metric`` None is the default metric (``value_delivered``); given without
+    ``target_ci`` it is refused, as it would be silently ignored."""
     if seed is not None:  # it roots the SeedSequence tree, which takes only whole numbers >= 0
         whole_number(seed, "seed (--seed)", 0)
     if workers is not None:
@@ -386,6 +395,8 @@ def check_options(
         return names, target, target.max_replications
     if max_replications is not None:
         raise FlowsimError("--max-replications bounds a --target-ci run; give --target-ci too, or --replications")
+    if target_metric is not None:
+        raise FlowsimError(TARGET_METRIC_ALONE)
     total = (
         DEFAULT_REPLICATIONS if replications is None else whole_number(replications, "replications (--replications)", 1)
     )
@@ -405,9 +416,10 @@ def execute(
     timeline_step: float | None = None,
     chunk_size: int | None = None,
     target_ci: float | None = None,
-    target_metric: str = "value_delivered",
+    target_metric: str | None = None,
     max_replications: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    replacing: Callable[[dict], None] | None = None,
 ):
     """Run every selected policy on the same worlds; see ``flowsim.run`` for the public API.
 
@@ -417,6 +429,8 @@ def execute(
     ``scheduler`` (a Dask address or ``"local"``) replaces the local process pool;
     ``workers`` is then the size of a local cluster.  With ``out`` the tables are
     written there chunk by chunk and the returned ``Results`` reads them lazily.
+    ``replacing(manifest)`` is called just before a fresh run (not ``resume``) empties
+    an ``out`` folder that holds a run, with that run's manifest (``{}`` if unreadable).
     """
     from .results import Results  # pandas lives above this layer
 
@@ -452,9 +466,11 @@ def execute(
         store.check_folder()
         previous = store.read_manifest() if resume else None
         if previous is None:
+            if replacing is not None and (old := store.existing_manifest()) is not None:
+                replacing(old)
             store.clear()  # a fresh run: no earlier run's tables, summaries or report left to mislead
         else:
-            _check_resumable(previous, manifest)
+            _check_resumable(previous, manifest, store.root)
             size = manifest["chunk_size"] = previous.get("chunk_size", size)
             manifest["completed_chunks"] = sorted(previous["completed_chunks"])
             manifest["started"] = previous["started"]
@@ -534,8 +550,21 @@ def _last(name: str) -> int:
     return int(name.rsplit("-", 1)[1])
 
 
-def _check_resumable(previous: dict, manifest: dict) -> None:
-    for key in ("scenario_hash", "seed", "policies", "replications_requested", "timeline_step"):
+def _check_resumable(previous: dict, manifest: dict, folder: os.PathLike | str = "the folder") -> None:
+    if previous.get("scenario_hash") != manifest["scenario_hash"]:
+        # Two hashes alone do not say which scenario the folder holds: name the files.
+        was, now = previous.get("scenario_file"), manifest["scenario_file"]
+        digest = f"scenario_hash {str(previous.get('scenario_hash'))[:8]}\u2026"
+        if was is not None and os.path.normpath(str(was)) == os.path.normpath(str(now)):
+            raise FlowsimError(
+                f"--resume must continue the same run: {folder} holds a run of {was} as it was then ({digest}, "
+                f"now {manifest['scenario_hash'][:8]}\u2026): the file changed since; start afresh, without --resume"
+            )
+        raise FlowsimError(
+            f"--resume must continue the same run: {folder} holds a run of {was or 'another scenario'} "
+            f"({digest}), not of {now}; or the file changed since"
+        )
+    for key in ("seed", "policies", "replications_requested", "timeline_step"):
         if previous.get(key) != manifest.get(key):
             raise FlowsimError(
                 f"--resume must continue the same run: {key} was {previous.get(key)!r}, now {manifest.get(key)!r}"

@@ -142,10 +142,34 @@ class RunStore:
             path.unlink(missing_ok=True)
 
     def read_manifest(self) -> dict | None:
+        """The manifest of the run this folder holds, None when it holds none; a file that is
+        not a manifest written by flowsim run is an error (one line)."""
         path = self.root / MANIFEST
         if not path.exists():
             return None
-        return json.loads(path.read_text())
+        try:
+            manifest = json.loads(path.read_text())
+        except (ValueError, OSError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            found = f"unreadable JSON ({error})"
+            raise FlowsimError(f"{path}: must be the JSON written by flowsim run, got {found}") from None
+        if not isinstance(manifest, dict):
+            raise FlowsimError(f"{path}: must be a manifest written by flowsim run, got {type(manifest).__name__}")
+        missing = [key for key in ("scenario", "policies", "completed_chunks") if key not in manifest]
+        if missing:
+            raise FlowsimError(f"{path}: must be a manifest written by flowsim run, got no {', '.join(missing)}")
+        return manifest
+
+    def existing_manifest(self) -> dict | None:
+        """The manifest of the run this folder holds, None when it holds none, ``{}`` when
+        it cannot be read or is not a manifest (what a note about replacing it may say)."""
+        path = self.root / MANIFEST
+        if not path.is_file():
+            return None
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, ValueError):  # unreadable, not UTF-8, not JSON
+            return {}
+        return manifest if isinstance(manifest, dict) else {}
 
     def write_manifest(self, manifest: dict) -> None:
         atomic_write_text(self.root / MANIFEST, json.dumps(manifest, indent=2, sort_keys=False, default=str))

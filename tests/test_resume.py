@@ -187,7 +187,11 @@ def test_resume_refuses_a_different_scenario(uninterrupted, tmp_path):
     args = [str(other), *ARGS[1:]]
     result = CliRunner().invoke(app, ["run", *args, "--out", str(uninterrupted.root), "--resume"])
     assert result.exit_code == 2
-    assert "--resume must continue the same run: scenario_hash was" in result.output
+    assert (
+        f"--resume must continue the same run: {uninterrupted.root} holds a run of {BENCH} (scenario_hash "
+        in result.output
+    )
+    assert f"not of {other}; or the file changed since" in result.output
 
 
 def test_resume_of_a_complete_run_computes_nothing(uninterrupted):

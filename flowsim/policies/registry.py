@@ -60,7 +60,7 @@ def register(kind: Kind, name: str, params: type[BaseModel] = NoParams, *, repla
 
     def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
         if name in _REGISTRY[kind] and not replace:
-            raise ValueError(f"{kind} rule {name!r} is already registered")
+            raise ValueError(f"{kind} rule {name!r} is already registered (pass replace=True to replace it)")
         _REGISTRY[kind][name] = RuleInfo(kind, name, params, factory, (factory.__doc__ or "").strip())
         return factory
 

@@ -75,6 +75,10 @@ def _did_you_mean(name: object, known: Iterable[str]) -> str:
     return f"; did you mean {close!r}?" if close else ""
 
 
+# Said when a rule name is no typo of a known one: it may be the user's own, not yet registered.
+_OWN_RULES = "; a rule of your own must be registered first: flowsim --rules FILE, or flowsim.register in Python"
+
+
 def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
     """Cycles of a directed graph, each as ``[a, b, ..., a]``, one per distinct node set.
 
@@ -365,7 +369,8 @@ class _Checker:
         try:
             info = lookup(kind, rule_name)
         except UnknownRule as error:
-            rule = f"a known {kind} rule (one of {listing(error.known)}{_did_you_mean(rule_name, error.known)})"
+            hint = _did_you_mean(rule_name, error.known) or _OWN_RULES
+            rule = f"a known {kind} rule (one of {listing(error.known)}{hint})"
             self.add(path, rule, rule_name)
             return
         try:

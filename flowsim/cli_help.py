@@ -1,0 +1,40 @@
+"""The ``--help`` format of every ``flowsim`` command (its own module: ``flowsim.cli`` and
+``flowsim.cli_analysis`` both use it, and the first imports the second)."""
+
+from __future__ import annotations
+
+from typer.core import TyperCommand, TyperGroup
+
+__all__ = ["FlowsimCommand", "FlowsimGroup"]
+
+
+class _HelpFormat:
+    """``--help`` as the docs write commands: ``flowsim run [OPTIONS] SCENARIO``, ``--quiet``.
+
+    Recent typer shows every flag as taking a value (``--quiet -q <bool>``, ``--help
+    <bool>``) and a required argument in braces by its Python name (``{scenario}``).
+    Here a flag shows no value, and an argument its upper-case name (or its ``metavar``).
+    """
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for param in params:
+            if param.metavar is not None:
+                continue
+            if getattr(param, "is_flag", False) or getattr(param, "count", False):
+                param.metavar = ""  # what the help prints after the option: nothing
+            elif param.param_type_name == "argument" and param.name:
+                param.metavar = param.name.upper()
+        return params
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = super().collect_usage_pieces(ctx)
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+
+
+class FlowsimCommand(_HelpFormat, TyperCommand):
+    """A ``flowsim`` command (``@app.command(cls=FlowsimCommand)``)."""
+
+
+class FlowsimGroup(_HelpFormat, TyperGroup):
+    """A ``flowsim`` command group (``typer.Typer(cls=FlowsimGroup)``)."""
