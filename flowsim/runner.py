@@ -21,11 +21,12 @@ import ctypes
 import hashlib
 import json
 import os
+import pickle
 import signal
 import time
+import traceback
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing import get_context
 
@@ -40,21 +41,13 @@ from .engine.simulation import Simulation, paused_collector
 from .errors import FlowsimError, show, whole_number
 from .scenario.checks import timeline_step_rule
 from .scenario.model import Scenario
-from .stats import target_half_widths
 from .store import RunStore, chunk_name
 from .tables import TABLES, Categories, record_tables
+from .target import TARGET_METRIC_ALONE, Target, TargetTracker, make_target
 from .world import sample_world
 
 DEFAULT_CHUNK = 25
 DEFAULT_REPLICATIONS = 100
-DEFAULT_MIN_REPLICATIONS = 10  # with --target-ci: fewer gives a half-width too noisy to stop on
-DEFAULT_MAX_REPLICATIONS = 1000
-DEFAULT_TARGET_METRIC = "value_delivered"
-TARGET_LEVEL = 0.95
-# A metric given without --target-ci would be silently ignored (as --max-replications would).
-TARGET_METRIC_ALONE = (
-    "--target-metric chooses the metric of --target-ci; give --target-ci too, or leave --target-metric out"
-)
 
 
 def scenario_hash(scenario: Scenario) -> str:
@@ -86,10 +79,25 @@ def simulate_chunk(
     return {name: pa.concat_tables(tables) for name, tables in parts.items()}
 
 
+class WorkerError(RuntimeError):
+    """An exception from a worker that could not travel back to the parent as itself
+    (one whose ``__init__`` takes other arguments than its message cannot be unpickled):
+    its type, message and traceback, as text."""
+
+
 def _work(args) -> tuple[str, dict[str, pa.Table]]:
     """A task of any backend: simulate a chunk; with a folder, write it and return only its metrics."""
     scenario, policies, seed, first, last, timeline_step, root = args
-    tables = simulate_chunk(scenario, policies, seed, range(first, last + 1), timeline_step)
+    try:
+        tables = simulate_chunk(scenario, policies, seed, range(first, last + 1), timeline_step)
+    except FlowsimError:
+        raise
+    except Exception as error:  # a rule's own bug, say: the parent must see it, not a broken pool
+        try:
+            pickle.loads(pickle.dumps(error))
+        except Exception:
+            raise WorkerError("".join(traceback.format_exception(error)).rstrip()) from None
+        raise
     name = chunk_name(first, last)
     if root is not None:
         RunStore(root).write_chunk(name, tables)
@@ -192,128 +200,6 @@ def run_chunks(
                 return
     else:
         _run_pool(tasks, workers, on_result)
-
-
-# --------------------------------------------------------- --target-ci
-
-
-@dataclass(frozen=True)
-class Target:
-    """``--target-ci``: stop once every paired CI half-width is within ``ci`` x the baseline's mean."""
-
-    ci: float
-    metric: str
-    min_replications: int
-    max_replications: int
-    level: float = TARGET_LEVEL
-
-    def settings(self) -> dict:
-        return {
-            "ci": self.ci,
-            "metric": self.metric,
-            "level": self.level,
-            "min_replications": self.min_replications,
-            "max_replications": self.max_replications,
-        }
-
-
-def metric_names(scenario: Scenario) -> list[str]:
-    """The columns of the ``replications`` table (what ``--target-metric`` may name)."""
-    from .results import DIRECTIONS
-
-    return [*DIRECTIONS, "value_ideal", "npv_ideal", *(f"utilisation.{team}" for team in scenario.teams)]
-
-
-def make_target(
-    scenario: Scenario, *, ci: float, metric: str | None, replications: int | None, max_replications: int | None
-) -> Target:
-    metric = DEFAULT_TARGET_METRIC if metric is None else metric
-    if not ci > 0:
-        raise FlowsimError(f"--target-ci must be above 0 (a fraction of the baseline's mean), got {ci}")
-    known = metric_names(scenario)
-    if metric not in known:
-        raise FlowsimError(f"--target-metric must be one of {', '.join(known)}, got {metric!r}")
-    most = (
-        DEFAULT_MAX_REPLICATIONS
-        if max_replications is None
-        else whole_number(max_replications, "max_replications (--max-replications)", 2)
-    )
-    least = (
-        min(DEFAULT_MIN_REPLICATIONS, most)
-        if replications is None
-        else max(2, whole_number(replications, "replications (--replications)", 1))
-    )
-    if least > most:
-        raise FlowsimError(
-            f"--replications (the minimum with --target-ci) must be at most --max-replications {most}, got {least}"
-        )
-    return Target(ci=ci, metric=metric, min_replications=least, max_replications=most)
-
-
-class TargetTracker:
-    """Decides, chunk boundary by chunk boundary in replication order, when ``target`` is met.
-
-    Chunks may complete in any order; each boundary is judged once every chunk
-    before it is in, on exactly the replications before it, so the stopping
-    point does not depend on the workers.
-    """
-
-    def __init__(self, target: Target, policies: Sequence[str], categories: Categories, chunks):
-        self.target = target
-        self.policies = list(policies)
-        self.codes = {p: categories.policies.index(p) for p in policies}
-        self.chunks = [chunk_name(*c) for c in chunks]
-        self.ends = [last + 1 for _first, last in chunks]
-        self.arrived: dict[str, dict[str, np.ndarray]] = {}
-        self.values: dict[str, list[np.ndarray]] = {p: [] for p in policies}
-        self.next = 0
-        self.status: dict | None = None  # set once decided: the manifest's ``target`` results
-
-    def add(self, name: str, metrics: pa.Table) -> bool:
-        """Take a chunk's ``replications`` table; True once the run may stop."""
-        if self.status is not None:
-            return True
-        self.arrived[name] = self._split(metrics)
-        while self.status is None and self.next < len(self.chunks) and self.chunks[self.next] in self.arrived:
-            for policy, values in self.arrived.pop(self.chunks[self.next]).items():
-                self.values[policy].append(values)
-            self._judge(self.ends[self.next])
-            self.next += 1
-        return self.status is not None
-
-    def _split(self, metrics: pa.Table) -> dict[str, np.ndarray]:
-        policy = metrics.column("policy").combine_chunks()
-        codes = policy.indices.to_numpy(zero_copy_only=False)
-        order = np.argsort(metrics.column("replication").to_numpy(), kind="stable")
-        values = metrics.column(self.target.metric).to_numpy()
-        codes, values = codes[order], values[order]
-        return {p: values[codes == code] for p, code in self.codes.items()}
-
-    def _judge(self, replications: int) -> None:
-        target = self.target
-        if replications < target.min_replications and replications < target.max_replications:
-            return
-        values = {p: np.concatenate(parts) for p, parts in self.values.items()}
-        base = values[self.policies[0]]
-        base_mean = float(np.nanmean(base)) if np.any(~np.isnan(base)) else float("nan")
-        threshold = target.ci * abs(base_mean)
-        widths = target_half_widths(values, self.policies[0], target.level)
-        reached = all(np.isfinite(w) and w <= threshold for w in widths.values())
-        if reached or replications >= target.max_replications:
-            widest = max(widths, key=lambda p: widths[p] if np.isfinite(widths[p]) else np.inf)
-            self.status = {
-                "status": "reached" if reached else "max_replications",
-                "replications": replications,
-                "baseline_mean": base_mean,
-                "threshold": threshold,
-                "half_width": widths[widest],
-                "widest": widest,
-                "half_widths": widths,
-            }
-
-    @property
-    def stop(self) -> int | None:
-        return self.status["replications"] if self.status else None
 
 
 # --------------------------------------------------------------- manifest

@@ -40,6 +40,14 @@ def stream(seed: int, replication: int, name: str) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(sequence))
 
 
+def opaque_stream(seed: int, replication: int, name: str) -> np.random.Generator:
+    """The named stream seeded from a hash of its place in the tree, for rules: a generator's
+    ``bit_generator.seed_seq`` shows its seed, and from the run's seed and replication a rule
+    could sample the realised world it must not see (DESIGN section 7)."""
+    state = np.random.SeedSequence(seed, spawn_key=(replication, stable_hash(name))).generate_state(4)
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(state)))
+
+
 @dataclass(frozen=True, slots=True)
 class StageSpec:
     """A stage's structure: the same in every world."""

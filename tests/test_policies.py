@@ -26,7 +26,7 @@ from flowsim.policies.protocol import SequencingRule
 from flowsim.policies.sequencing import LeastSlack, Value
 from flowsim.scenario import scenario_from_dict
 from flowsim.value import DEADLINE, DECAY, WINDOW, cost_of_delay
-from flowsim.world import stream
+from flowsim.world import opaque_stream
 
 EXACT = 1e-12
 
@@ -316,9 +316,10 @@ def test_random_is_reproducible_from_its_own_stream():
     pd.testing.assert_frame_equal(results.projects, again.projects)
     orders = []
     for replication in range(3):
-        # One uniform draw per project from stream "rule:<policy>:sequencing", in the order the
-        # projects are first ranked: they all arrive at 0, in file order.
-        draws = stream(11, replication, "rule:rnd:sequencing").random(len(BACKLOG))
+        # One uniform draw per project from stream "rule:<policy>:sequencing" (opaque: seeded
+        # from a hash of its place in the tree), in the order the projects are first ranked:
+        # they all arrive at 0, in file order.
+        draws = opaque_stream(11, replication, "rule:rnd:sequencing").random(len(BACKLOG))
         order = "".join(BACKLOG[i][0] for i in np.argsort(-draws, kind="stable"))
         got = rows(results, "rnd", replication)
         plan = plan_of(order)

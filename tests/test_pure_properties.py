@@ -260,7 +260,7 @@ def run(scenario, setup, world, policy: str, replication: int, pure: bool | None
     simulation = Simulation(setup, world, rules)
     lazy = pure is None
     # The override reached the queues: lone work is left unranked only when pure.
-    assert simulation.funnel._lone is lazy and all(t.queue._lone is lazy for t in simulation.teams)
+    assert simulation.funnel.queue._lone is lazy and all(t.queue._lone is lazy for t in simulation.teams)
     record = simulation.run()
     teams = [(t.timeline, t.busy_area, t.queue_area, t.capacity_area, t.effort_area, t.max_queue)
              for t in simulation.teams]  # fmt: skip

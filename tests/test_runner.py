@@ -19,8 +19,9 @@ from flowsim.cli import app
 from flowsim.cli_run import ProgressReporter
 from flowsim.errors import FlowsimError
 from flowsim.results import Results
-from flowsim.runner import default_chunk_size, execute, metric_names
+from flowsim.runner import default_chunk_size, execute
 from flowsim.tables import TABLES
+from flowsim.target import metric_names
 
 FLOWSIM = str(Path(sys.executable).with_name("flowsim"))
 

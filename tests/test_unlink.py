@@ -28,7 +28,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _left_for_the_collector(path: Path, policy: str) -> int:
-    """Objects only the cyclic collector can free after one replication under ``policy``."""
+    """Objects only the cyclic collector can free after one replication under ``policy``: the
+    least of three runs, since ``gc.collect`` also counts garbage other threads make meanwhile
+    (a Dask cluster another test left running), which only ever adds."""
+    return min(_left_once(path, policy) for _ in range(3))
+
+
+def _left_once(path: Path, policy: str) -> int:
     scenario = flowsim.load_scenario(path)
     setup = make_setup(scenario)
     world = sample_world(scenario, scenario.seed, 0)

@@ -255,9 +255,9 @@ def test_factory_receives_params_and_context(registry_guard):
     assert params.weight == 2.0
     assert (context.policy, context.horizon, context.time_unit) == ("mine", 12.0, "week")
     assert dict(context.capacity) == {"T": 1, "U": 3} and context.bottleneck == "T"
-    from flowsim.world import stream
+    from flowsim.world import opaque_stream
 
-    assert context.rng.random() == stream(0, 0, "rule:mine:sequencing").random()
+    assert context.rng.random() == opaque_stream(0, 0, "rule:mine:sequencing").random()
 
 
 def test_intake_hold_and_stop(registry_guard):
@@ -318,7 +318,7 @@ def test_invalid_answers_stop_the_run_with_a_clear_error(registry_guard):
         run({**base, "policies": {"p": {"intake": "test_maybe"}}})
     with pytest.raises(FlowsimError, match="must return Action objects, got 'cancel everything'"):
         run({**base, "policies": {"p": {"intervention": "test_chatty"}}})
-    with pytest.raises(FlowsimError, match="unknown project 'nobody'"):
+    with pytest.raises(FlowsimError, match="an action must name a project of the scenario, got 'nobody'"):
         run({**base, "policies": {"p": {"intervention": "test_ghost"}}})
 
 

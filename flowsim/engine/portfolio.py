@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from .state import WAITING
 from .teams import TeamState
 
 
@@ -15,13 +14,13 @@ class PortfolioState:
     sets ``now`` before every rule call.
     """
 
-    __slots__ = ("_active", "_funnel", "_projects", "_team_index", "_teams", "_views", "bottleneck", "now")
+    __slots__ = ("_active", "_blocked", "_bottleneck", "_funnel", "_now", "_team_index", "_teams", "_views")
 
     def __init__(
         self,
         active: dict,
         funnel,
-        projects: list,
+        blocked: dict,
         views: list,
         teams: list[TeamState],
         team_names: tuple[str, ...],
@@ -29,12 +28,16 @@ class PortfolioState:
     ):
         self._active = active
         self._funnel = funnel
-        self._projects = projects  # every project state, by index (estimates and progress only)
-        self._views = views  # project index -> its view
+        self._blocked = blocked  # arrived projects waiting for a predecessor (what is yet to arrive is unseen)
+        self._views = views  # project index -> its view (None before it arrives)
         self._teams = teams
         self._team_index = {name: i for i, name in enumerate(team_names)}
-        self.bottleneck = bottleneck
-        self.now = 0.0
+        self._bottleneck = bottleneck
+        self._now = 0.0  # set by the engine before every rule call
+
+    # Read-only: intake and intervention rules share one view within a decision.
+    now = property(lambda self: self._now)
+    bottleneck = property(lambda self: self._bottleneck)
 
     @property
     def active(self) -> tuple:
@@ -48,10 +51,7 @@ class PortfolioState:
     def blocked(self) -> tuple:
         """Arrived projects waiting for a project they depend on to be delivered: not yet in
         the funnel, so intake cannot see them, but an intervention may cancel them."""
-        funnel = self._funnel
-        return tuple(
-            self._views[p.index] for p in self._projects if p.status == WAITING and p not in funnel
-        )
+        return tuple(self._views[p.index] for p in self._blocked)
 
     @property
     def active_count(self) -> int:

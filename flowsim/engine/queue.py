@@ -191,9 +191,22 @@ class RankedQueue:
     def peek(self, now: float) -> Any | None:
         """The item that would be served now, or None when empty."""
         unranked = self._unranked
-        if unranked is not None:
-            if not self._as_pushed or unranked[2] == now:
-                return unranked[0]
+        if unranked is not None and (not self._as_pushed or unranked[2] == now):
+            return unranked[0]
+        best = self._top(now)
+        return None if best is None else best[2]
+
+    def top(self, now: float) -> tuple | None:
+        """``(-rank, FIFO key, item)`` of the item that would be served now, its rank as of
+        ``now``, or None when empty (to compare the tops of several queues)."""
+        unranked = self._unranked
+        if unranked is not None and (not self._as_pushed or unranked[2] == now):
+            item = unranked[0]
+            return -self._rank(item, now), unranked[1], item
+        return self._top(now)
+
+    def _top(self, now: float) -> tuple | None:
+        if self._unranked is not None:
             # A look at a later time: first file it, as the queue would hold it by now.
             self._file_unranked(now)
         if self._expiry and self._expiry[0][0] <= now:
@@ -203,7 +216,7 @@ class RankedQueue:
         best_key = best[_KEY] if best is not None else None
         best_item = best[_ITEM] if best is not None else None
         if not self._live:
-            return best_item
+            return None if best is None else (best_rank, best_key, best_item)
         rank = self._rank
         due = []
         for item, (key, until) in self._live.items():
@@ -214,7 +227,7 @@ class RankedQueue:
                 due.append(item)
         for item in due:  # the rule's "live" spell is over: ask it again
             self._file(item, self._live.pop(item)[0], now)
-        return best_item
+        return None if best_item is None else (best_rank, best_key, best_item)
 
     def ordered(self, now: float) -> list:
         """Every item in service order at ``now`` (O(n log n); for scans and reports)."""

@@ -9,18 +9,20 @@ random streams keyed by policy name.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
+from ..errors import FlowsimError
 from ..policies.protocol import RuleContext
 from ..policies.registry import lookup
 from ..scenario.distributions import mean_of
 from ..scenario.model import Policy, Scenario
 from ..value import discount_rate_per_time
-from ..world import stream
+from ..world import opaque_stream
+from .answers import label
 from .teams import switching_points
 
 
@@ -47,6 +49,16 @@ class PolicyRules:
     intervention: Any | None
     preempt: bool
     perfect_information: bool
+    # How messages name each rule: "intake rule wip_limit of policy lean" (answers.label).
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+# The methods the engine calls on each kind of rule (docs/policies.md).
+_METHODS = {
+    "intake": ("decide", "start_pass", "decision_times"),
+    "sequencing": ("priority", "rank_trend"),
+    "intervention": ("review", "decision_times"),
+}
 
 
 def make_setup(scenario: Scenario, timeline_step: float | None = None) -> SimulationSetup:
@@ -145,6 +157,8 @@ def build_rules(
 ) -> PolicyRules:
     """Fresh rule objects for one (policy, replication): rules may keep state."""
 
+    labels: dict[str, str] = {}
+
     def make(kind: str, ref):
         info = lookup(kind, ref.rule)
         params = info.params.model_validate(ref.params)
@@ -154,9 +168,17 @@ def build_rules(
             time_unit=setup.time_unit,
             capacity=dict(zip(setup.team_names, setup.capacity, strict=True)),
             bottleneck=setup.bottleneck,
-            rng=stream(seed, replication, f"rule:{name}:{kind}"),
+            # Opaque: a rule's generator must not give away the seed of the world (its seed_seq would).
+            rng=opaque_stream(seed, replication, f"rule:{name}:{kind}"),
         )
-        return info.factory(params, context)
+        rule = info.factory(params, context)
+        labels[kind] = who = label(kind, ref.rule, rule, name)
+        for method in _METHODS[kind]:
+            if not callable(getattr(rule, method, None)):
+                raise FlowsimError(
+                    f"{who}: must have a {method} method (docs/policies.md), got a {type(rule).__name__} without one"
+                )
+        return rule
 
     return PolicyRules(
         name=name,
@@ -165,4 +187,5 @@ def build_rules(
         intervention=make("intervention", policy.intervention) if policy.intervention else None,
         preempt=policy.preempt,
         perfect_information=policy.perfect_information,
+        labels=labels,
     )

@@ -23,11 +23,13 @@ import simpy
 from simpy.events import NORMAL, Event, Timeout
 
 from ..errors import FlowsimError
-from ..policies.protocol import ADMIT, HOLD, REJECT, STOP, Action
+from ..policies.protocol import ADMIT, REJECT, STOP
 from ..value import CONSTANT
 from ..world import World
+from . import answers
 from . import events as ev
 from .capacity import CapacityMixin
+from .funnel import Funnel
 from .portfolio import PortfolioState
 from .queue import AS_PUSHED, ON_COMPANY, RankedQueue
 from .setup import PolicyRules, SimulationSetup
@@ -48,7 +50,6 @@ from .teams import TeamState, switching_curve
 
 # Decisions run after every ordinary event at the same instant.
 _DECISION_PRIORITY = NORMAL + 1
-_EXPEDITED = math.inf
 _FOREVER = (CONSTANT, math.inf)  # an expedited project's rank never changes
 
 
@@ -113,6 +114,7 @@ class Simulation(CapacityMixin):
         self._decision_pending = False
         self._review_due = False
         self._changed: list[TeamState] = []  # teams to dispatch at the next decision
+        self._by_id: dict[str, ProjectState] | None = None  # projects by id, for intervention actions
 
         sequencing = rules.sequencing
         self._constant_rank = bool(getattr(sequencing, "constant", False))
@@ -125,17 +127,27 @@ class Simulation(CapacityMixin):
         # portfolio view) keep these closures: they must reach the rule and the
         # project states only, never ``self`` and through it the realised world.
         priority = sequencing.priority
-        # Each project's view, by project index.  Projects do not hold their views, so a
-        # finished run has no project <-> view cycle to leave to the cyclic collector.
-        self.views: list[ProjectView] = []
+        # Each arrived project's view, by project index (None until it arrives: a view, like
+        # the arrival it shows, must not be seen before).  Projects do not hold their views,
+        # so a finished run has no project <-> view cycle to leave to the cyclic collector.
+        self.views: list[ProjectView | None] = []
         views = self.views
+        # A user's rule's ranks and trends are checked as they come (answers.py); built-in ones
+        # are trusted, as they are asked thousands of times a replication.
+        who = rules.labels.get("sequencing", "sequencing rule")
+        trusted = answers.is_builtin(sequencing)
 
         def project_rank(project: ProjectState, now: float) -> float:
             # A project's rank is asked for by each of its queued stages and at
             # every look-up within an instant: compute it once per (time, version).
             if project.rank_at == now and project.rank_version == project.version:
                 return project.rank
-            rank = _EXPEDITED if project.expedited else priority(views[project.index], now)
+            if project.expedited:
+                rank = answers.EXPEDITED
+            else:
+                rank = priority(views[project.index], now)
+                if not trusted and (rank.__class__ is not float or not rank < answers.EXPEDITED):
+                    rank = answers.checked_rank(rank, who, project.id, now)
             project.rank, project.rank_at, project.rank_version = rank, now, project.version
             return rank
 
@@ -147,7 +159,10 @@ class Simulation(CapacityMixin):
         rank_trend = sequencing.rank_trend
 
         def project_trend(project: ProjectState, now: float) -> tuple[str, float]:
-            return _FOREVER if project.expedited else rank_trend(views[project.index], now)
+            if project.expedited:
+                return _FOREVER
+            trend = rank_trend(views[project.index], now)
+            return trend if trusted else answers.checked_trend(trend, who, project.id, now)
 
         def stage_trend(stage: StageState, now: float) -> tuple[str, float]:
             return project_trend(stage.project, now)
@@ -163,11 +178,19 @@ class Simulation(CapacityMixin):
             )
             for i, name in enumerate(world.team_names)
         ]
-        self.funnel = RankedQueue(project_rank, project_trend, project_lone)
+        rule_key = getattr(rules.intake, "hold_key", None)  # optional (funnel.py)
+        project_key = None
+        if rule_key is not None:
+
+            def project_key(project: ProjectState):
+                return rule_key(views[project.index])
+
+        self.funnel = Funnel(project_rank, project_trend, project_lone, project_key)
         self.active: dict[ProjectState, None] = {}
+        self.blocked: dict[ProjectState, None] = {}  # arrived, waiting for a predecessor's delivery
         self._build_projects(rules.perfect_information)
         self.portfolio = PortfolioState(
-            self.active, self.funnel, self.projects, self.views, self.teams, world.team_names, setup.bottleneck
+            self.active, self.funnel, self.blocked, self.views, self.teams, world.team_names, setup.bottleneck
         )
 
     # ------------------------------------------------------------------ setup
@@ -176,7 +199,6 @@ class Simulation(CapacityMixin):
         """Project states from the world; realised efforts go to private arrays."""
         self.projects: list[ProjectState] = []
         self._remaining: list[float] = []  # realised effort still to work, per stage uid
-        names, horizon = self.world.team_names, self.horizon
         remaining = self._remaining
         for pw, (actual, waiting) in zip(self.world.projects, _stage_plan(self.world), strict=True):
             value = pw.value_actual if perfect_information else pw.value_estimate
@@ -184,7 +206,7 @@ class Simulation(CapacityMixin):
             project = ProjectState(
                 pw.index, pw.id, pw.name, pw.template, pw.arrival, pw.depends_on, pw.promised, value, pw.wsjf,
             )  # fmt: skip
-            self.views.append(ProjectView(project, names, horizon))
+            self.views.append(None)
             stages = project.stages
             unfinished = 0
             for spec in pw.stages:
@@ -225,11 +247,16 @@ class Simulation(CapacityMixin):
             for at, capacity in changes:
                 timer = Timeout(env, at, (team_index, capacity))
                 timer.callbacks.append(self._on_capacity_change)
-        for at in self.rules.intake.decision_times(self.horizon):
-            Timeout(env, at).callbacks.append(self._on_tick)
+        labels = self.rules.labels
+        times = self.rules.intake.decision_times(self.horizon)
+        for at in answers.decision_times(times, labels.get("intake", "intake rule")):
+            if at < self.horizon:
+                Timeout(env, at).callbacks.append(self._on_tick)
         if self.rules.intervention is not None:
-            for at in self.rules.intervention.decision_times(self.horizon):
-                Timeout(env, at).callbacks.append(self._on_review)
+            times = self.rules.intervention.decision_times(self.horizon)
+            for at in answers.decision_times(times, labels.get("intervention", "intervention rule")):
+                if at < self.horizon:
+                    Timeout(env, at).callbacks.append(self._on_review)
         with paused_collector():
             env.run(until=self.horizon)
             self._close(self.horizon)
@@ -264,6 +291,7 @@ class Simulation(CapacityMixin):
     def _on_arrival(self, event) -> None:
         project: ProjectState = event._value
         now = self.env._now
+        self.views[project.index] = ProjectView(project, self.world.team_names, self.horizon)
         self._log(now, project, None, ev.ARRIVED)
         self._count(arrived=1, in_system=1)
         failed = [d for d in project.depends_on if self.projects[d].status in (CANCELLED, REJECTED)]
@@ -279,6 +307,8 @@ class Simulation(CapacityMixin):
             project.status = WAITING
             if project.pending_deps == 0:
                 self.funnel.push(project, (now, project.arrival, project.index), now)
+            else:
+                self.blocked[project] = None
         self._request_decision()
 
     def _on_tick(self, event) -> None:
@@ -308,7 +338,7 @@ class Simulation(CapacityMixin):
     def _decide(self, event) -> None:
         self._decision_pending = False
         now = self.env._now
-        self.portfolio.now = now
+        self.portfolio._now = now
         if self._review_due:
             self._review_due = False
             self._apply(self.rules.intervention.review(self.portfolio), now)
@@ -333,8 +363,13 @@ class Simulation(CapacityMixin):
         funnel = self.funnel
         ordered: list | None = None  # built on the first HOLD: most passes stop at the top
         position = 0
+        held: set | None = set() if funnel.keyed else None  # hold keys held in this pass (funnel.py)
         while True:
-            if ordered is None:
+            if held:
+                # After a HOLD, by key.  Until then the funnel's own look-up, as without keys:
+                # look-ups leave their mark on its listing (queue.py), which rules may read.
+                project = funnel.best(now, held)
+            elif ordered is None:
                 project = funnel.peek(now)
             else:
                 project = ordered[position] if position < len(ordered) else None
@@ -342,7 +377,10 @@ class Simulation(CapacityMixin):
             if project is None:
                 break
             decision = rule.decide(self.views[project.index], portfolio)
-            action, reason = decision if isinstance(decision, tuple) else (decision, "")
+            if decision.__class__ is str and decision in answers.INTAKE_ANSWERS:  # the usual answer
+                action, reason = decision, ""
+            else:
+                action, reason = answers.intake_answer(decision, self.rules.labels.get("intake", "intake rule"))
             if action == ADMIT:
                 funnel.remove(project)
                 self._admit(project, now)
@@ -351,39 +389,31 @@ class Simulation(CapacityMixin):
                 self._reject(project, reason or "rejected by intake rule", now)
             elif action == STOP:
                 break
-            elif action == HOLD:
-                if ordered is None:
-                    # Ranks depend on a project and the time only: one ordering serves the pass.
-                    ordered = funnel.ordered(now)
-                    position = ordered.index(project) + 1
-            else:
-                raise FlowsimError(
-                    f"intake rule {type(rule).__name__} must return admit, reject, hold or stop, got {action!r}"
-                )
+            elif held is not None:  # HOLD, and so is every candidate with its key, this pass
+                held.add(funnel.group_of(project))
+            elif ordered is None:  # HOLD
+                # Ranks depend on a project and the time only: one ordering serves the pass.
+                ordered = funnel.ordered(now)
+                position = ordered.index(project) + 1
 
     def _apply(self, actions, now: float) -> None:
-        by_id = None
-        for action in actions or ():
-            if not isinstance(action, Action):
-                raise FlowsimError(f"an intervention rule must return Action objects, got {action!r}")
-            if by_id is None:
-                by_id = {p.id: p for p in self.projects}
-            project = by_id.get(action.project)
+        who = self.rules.labels.get("intervention", "intervention rule")
+        for action in answers.review_actions(actions, who):
+            if self._by_id is None:  # built once, at the first action
+                self._by_id = {p.id: p for p in self.projects}
+            project = self._by_id.get(action.project)
             if project is None:
-                raise FlowsimError(f"an intervention names unknown project {action.project!r}")
+                raise FlowsimError(f"{who}: an action must name a project of the scenario, got {action.project!r}")
             if action.kind == "cancel":
                 if project.status in (WAITING, ACTIVE):
                     self._cancel(project, action.reason, now)
             elif action.kind == "pause":
                 if project.status == ACTIVE:
                     self._pause(project, action.reason, now)
-            elif action.kind == "expedite":
-                if project.status in (WAITING, ACTIVE) and not project.expedited:
-                    project.expedited = True
-                    self._log(now, project, None, ev.EXPEDITED, 0, action.reason)
-                    self._refile(project, now, force=True)
-            else:
-                raise FlowsimError(f"an action must be cancel, pause or expedite, got {action.kind!r}")
+            elif project.status in (WAITING, ACTIVE) and not project.expedited:  # expedite
+                project.expedited = True
+                self._log(now, project, None, ev.EXPEDITED, 0, action.reason)
+                self._refile(project, now, force=True)
 
     # ------------------------------------------------------ project lifecycle
 
@@ -411,6 +441,7 @@ class Simulation(CapacityMixin):
             dependant = self.projects[index]
             dependant.pending_deps -= 1
             if dependant.pending_deps == 0 and dependant.status == WAITING:
+                self.blocked.pop(dependant, None)
                 self.funnel.push(dependant, (now, dependant.arrival, dependant.index), now)
 
     def _cancel(self, project: ProjectState, reason: str, now: float) -> None:
@@ -420,6 +451,7 @@ class Simulation(CapacityMixin):
             self.active.pop(project, None)
         elif project in self.funnel:
             self.funnel.remove(project)
+        self.blocked.pop(project, None)
         project.status = CANCELLED
         project.ended_at = now
         self._log(now, project, None, ev.CANCELLED, 0, reason)

@@ -26,6 +26,12 @@ class TeamWip(IntakeRule):
     """Admit a project only while every team its remaining stages need has fewer than
     ``limits[team]`` admitted stages queued or in progress there."""
 
+    def hold_key(self, candidate):
+        """The limited teams a candidate's unfinished stages need: candidates needing the same
+        ones get the same answer, and a held one stays held for the pass (admissions only add)."""
+        limits = self.params.limits
+        return frozenset(s.team for s in candidate.stages if s.status != "finished" and s.team in limits)
+
     def decide(self, candidate, portfolio):
         limits = self.params.limits
         for stage in candidate.stages:
@@ -39,6 +45,11 @@ class Drum(IntakeRule):
     """CCPM pipelining: admit work for the drum (the planning bottleneck) only while
     its estimated admitted work is under ``buffer`` time units of its capacity.
     Projects with no work on the drum are admitted."""
+
+    def hold_key(self, candidate):
+        """Whether a candidate has work on the drum (a waiting project's work does not change):
+        those that have are held together, the others always admitted."""
+        return candidate.remaining_work(0.0, self.params.team or self.context.bottleneck) > 0
 
     def decide(self, candidate, portfolio):
         drum = self.params.team or portfolio.bottleneck

@@ -23,11 +23,12 @@ class Review(InterventionRule):
         now = portfolio.now
         actions, scores = [], {}
         closed = set()
-        for project in (*portfolio.active, *portfolio.funnel, *portfolio.blocked):
+        active = portfolio.active
+        for project in (*active, *portfolio.funnel, *portfolio.blocked):
             if project.profile == "window" and now >= project.closes:
                 actions.append(Action("cancel", project.id, f"window closed at {project.closes:g}"))
                 closed.add(project.id)
-        for project in portfolio.active:
+        for project in active:  # (with cancel_below 0 too: a negative rate gives a negative score)
             work = project.remaining_work(now)
             scores[project.id] = project.cost_of_delay(now) / max(work, 1e-9)
         if scores:

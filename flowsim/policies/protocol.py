@@ -21,7 +21,9 @@ Intake: ``decide(candidate, portfolio)`` returns ``ADMIT``, ``REJECT`` (or a
 tuple ``(REJECT, reason)``), ``HOLD`` (skip it, look at the next) or ``STOP``
 (look no further now).  Candidates come in the funnel's order (the policy's
 sequencing rule).  ``start_pass(portfolio)`` may veto a whole pass and
-``decision_times(horizon)`` asks for planning points.
+``decision_times(horizon)`` asks for planning points.  An optional
+``hold_key(candidate)`` promises that candidates with the same key get the
+same answer for the rest of a pass once one of them is held (engine/funnel.py).
 
 Intervention: ``review(portfolio)`` returns ``Action`` objects at the times
 given by ``decision_times(horizon)``.

@@ -57,8 +57,15 @@ def register(kind: Kind, name: str, params: type[BaseModel] = NoParams, *, repla
     """
     if kind not in _REGISTRY:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if not isinstance(name, str) or not name.strip() or name != name.strip():
+        raise ValueError(f"a rule's name must be text without surrounding spaces, got {name!r}")
+    if not (isinstance(params, type) and issubclass(params, BaseModel)):
+        raise TypeError(f"params of {kind} rule {name!r} must be a pydantic model class, got {params!r}")
 
     def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
+        if not callable(factory):
+            raise TypeError(f"{kind} rule {name!r} must be a class or function (factory(params, context)), "
+                            f"got {factory!r}")  # fmt: skip
         if name in _REGISTRY[kind] and not replace:
             raise ValueError(f"{kind} rule {name!r} is already registered (pass replace=True to replace it)")
         _REGISTRY[kind][name] = RuleInfo(kind, name, params, factory, (factory.__doc__ or "").strip())
