@@ -114,6 +114,9 @@ def _label_axis(axis, metric: str) -> None:
 # --------------------------------------------------------------------------- over time
 
 
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
 def value_over_time(
     timeline: pd.DataFrame,
     ax: Axes | None = None,
@@ -136,12 +139,17 @@ def value_over_time(
     mean = grouped.mean()
     low = grouped.quantile(0.1)
     high = grouped.quantile(0.9)
-    for policy in policies:
+    for order, policy in enumerate(policies):
         for metric in metrics:
             m, lo, hi = mean.loc[policy, metric], low.loc[policy, metric], high.loc[policy, metric]
             label = _text(policy) if metric == metrics[0] else None
             ax.fill_between(m.index, lo.to_numpy(), hi.to_numpy(), color=colors[policy], alpha=0.15, linewidth=0)
-            ax.plot(m.index, m.to_numpy(), color=colors[policy], linestyle=styles[metric], label=label)
+            # A marker of its own every eighth of the curve, staggered by policy: policies whose
+            # curves coincide stay visible (one would otherwise hide under another).
+            step = max(len(m) // 8, 1)
+            ax.plot(m.index, m.to_numpy(), color=colors[policy], linestyle=styles[metric], label=label,
+                    marker=_MARKERS[order % len(_MARKERS)], markersize=4,
+                    markevery=(order * step // max(len(policies), 1) % step, step))  # fmt: skip
     ax.yaxis.set_major_formatter(money_formatter())
     ax.set_xlabel(f"time ({_units(unit)})")
     ax.set_ylabel("money (cumulative)")
