@@ -194,7 +194,7 @@ class Results:
     def project_summary(self) -> pd.DataFrame:
         """Per policy and listed project: P50/P85 delivery (NaN when that quantile is not
         delivered within the horizon), probability of delivery by the horizon and by
-        ``promised`` (NaN when the promise is after the horizon and some world does not
+        ``promised`` (NaN when the promise is at or after the horizon and some world does not
         deliver within it: the run cannot tell whether that world keeps it), mean value
         delayed.  Projects from arrival streams differ between replications and are left out."""
         rows = []
@@ -209,8 +209,9 @@ class Results:
             filled = np.where(np.isnan(delivered), np.inf, delivered)
             p50, p85 = np.quantile(filled, [0.5, 0.85], method="inverted_cdf")
             due = promised.get(project, math.nan)
-            # Promised after the horizon: a world not delivered by then may still keep the promise.
-            unknown = due > horizon and bool(np.isnan(delivered).any())
+            # Promised at or after the horizon: a world not delivered before it (a delivery at the
+            # horizon itself is not within it) may still keep the promise.
+            unknown = due >= horizon and bool(np.isnan(delivered).any())
             rows.append({
                 "policy": policy, "project": project,
                 "p50_delivery": p50 if math.isfinite(p50) else math.nan,

@@ -17,6 +17,7 @@ import types
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
 import pytest
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 import flowsim
 from flowsim.errors import FlowsimError
 from flowsim.policies import known_rules, unregister
+from flowsim.policies.intake import TeamWip
 from flowsim.policies.protocol import ADMIT, REJECT, IntakeRule, InterventionRule, SequencingRule
 from flowsim.scenario import scenario_from_dict
 from flowsim.world import sample_world
@@ -557,3 +559,87 @@ def test_rule_params_are_validated_per_build_and_frozen():
     assert [p.weight for p in seen] == [2.0, 2.0] and seen[0] is not seen[1]
     with pytest.raises(Exception, match="frozen"):
         seen[0].weight = 3.0
+
+
+# =========================================================================== hold keys (engine/funnel.py)
+
+
+class UrgentParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    limits: dict[str, int]
+    urgent: float
+
+
+class TeamWipUrgent(TeamWip):
+    """team_wip, but a project whose cost of delay is at least ``urgent`` is admitted anyway:
+    it overrides ``decide``, so the hold key it inherits no longer tells its answers."""
+
+    def decide(self, candidate, portfolio):
+        if candidate.cost_of_delay(portfolio.now) >= self.params.urgent:
+            return ADMIT
+        return super().decide(candidate, portfolio)
+
+
+URGENT = {
+    "horizon": 30, "teams": {"A": {"capacity": 2}},
+    "projects": [
+        {"id": "first", "value": {"rate": 1}, "stages": [{"team": "A", "effort": 10}]},
+        {"id": "low", "arrival": 1, "value": {"rate": 5}, "stages": [{"team": "A", "effort": 1}]},
+        {"id": "urgent", "arrival": 1, "value": {"rate": 100}, "stages": [{"team": "A", "effort": 1}]},
+    ],
+}  # fmt: skip
+
+
+def test_a_subclass_that_answers_otherwise_is_not_passed_by_its_inherited_key():
+    """A 0-10 holds A's one admitted place (limit 1); at 1 low is held, and urgent (CoD 100 >= 50)
+    is admitted at once, behind low in the funnel: a pass by the inherited key would have
+    skipped it with low, until 10 (found by a review of the change)."""
+    register("intake", "audit_team_wip_urgent", TeamWipUrgent, params=UrgentParams)
+    rule = {"rule": "audit_team_wip_urgent", "limits": {"A": 1}, "urgent": 50}
+    admitted = dict(zip(*[run(URGENT, {"intake": rule}).projects[c] for c in ("project", "admitted")], strict=True))
+    assert admitted["urgent"] == 1.0 and admitted["low"] == 10.0
+
+
+class KeyedAdmitAll(IntakeRule):
+    keys: ClassVar[object] = None
+
+    def hold_key(self, candidate):
+        return self.keys
+
+    def decide(self, candidate, portfolio):
+        return ADMIT
+
+
+def test_an_unhashable_hold_key_names_the_rule():
+    register("intake", "audit_keyed", KeyedAdmitAll)
+    KeyedAdmitAll.keys = ["a list"]
+    with pytest.raises(FlowsimError, match=r"audit_keyed .*hold_key must return a hashable value, got \['a list'\]"):
+        run(ONE_TEAM, {"intake": "audit_keyed", "sequencing": "cd3"})
+
+
+class ArrayTicks(AdmitWithTicks):
+    def decision_times(self, horizon):
+        return np.array([1.0, 4.0])  # not a list: the engine must not ask for its truth value
+
+
+def test_decision_times_may_be_a_numpy_array():
+    register("intake", "audit_array_ticks", ArrayTicks)
+    assert delivered(run(ONE_TEAM, {"intake": "audit_array_ticks"})) == {"a": 2.0, "b": 3.0, "c": 4.0}
+
+
+@pytest.mark.parametrize(("sequencing", "keyed"), [("cd3", True), ("random", True), ("audit_draws", False)])
+def test_passes_go_by_key_only_when_ranks_have_no_side_effects(sequencing, keyed):
+    """A pass by key asks for fewer ranks than a walk down the funnel: with a rule that may
+    draw at every call (neither pure nor constant, as ``Draws``) that would change its runs,
+    so the engine walks the funnel.  ``random`` is constant: one draw per project."""
+    from flowsim.engine.setup import build_rules, make_setup
+    from flowsim.engine.simulation import Simulation
+
+    register("sequencing", "audit_draws", Draws)
+
+    data = {"name": "keys", **ONE_TEAM, "policies": {"p": {
+        "intake": {"rule": "team_wip", "limits": {"T": 1}}, "sequencing": sequencing}}}  # fmt: skip
+    scenario = scenario_from_dict(data)
+    setup = make_setup(scenario)
+    rules = build_rules(scenario, setup, "p", scenario.policies["p"], 0, 0)
+    assert Simulation(setup, sample_world(scenario, 0, 0), rules).funnel.keyed is keyed

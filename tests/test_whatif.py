@@ -334,6 +334,21 @@ def test_promises_beyond_the_horizon_are_not_judged():
     assert math.isnan(summary.loc["late", "p_on_promise"])
 
 
+def test_a_promise_exactly_at_the_horizon_is_not_judged_from_undelivered_worlds():
+    # H = 10; x (effort 10, promised 10) is delivered at 10 = H, which is not within the
+    # horizon: the run cannot tell it from a later delivery, so on time and realised are n/a,
+    # and nothing is said to be on track (found by a review of the change).
+    data = {"horizon": 10, "teams": {"T": {"capacity": 1}},
+            "projects": [{"id": "x", "promised": 10, "value": {"rate": 100}, "stages": [{"team": "T", "effort": 10}]}]}
+    result = whatif.benefits(data, replications=2, workers=1)
+    row = result.table.set_index("project").loc["x"]
+    assert math.isnan(row["p_on_time"]) and math.isnan(row["p_realised"])
+    assert "on track" not in result.answer
+    assert "1 project dated at or after the horizon cannot be judged" in result.answer
+    summary = flowsim.run(load_scenario(data), replications=2, workers=1).project_summary()
+    assert math.isnan(summary.set_index("project").loc["x", "p_on_promise"])
+
+
 def test_business_case_dates_and_values_follow_the_stated_rule():
     data = {
         "horizon": 52,

@@ -207,8 +207,7 @@ def benefits(
         rows.append({
             "project": project, "name": first["name"], "target": first["target"],
             "target_rule": first["target_rule"],
-            "p_on_time": math.nan if first["target"] > horizon and np.isnan(times).any()
-            else float(group["on_time"].mean()),
+            "p_on_time": math.nan if beyond and np.isnan(times).any() else float(group["on_time"].mean()),
             "p_delivered": float(np.mean(~np.isnan(times))),
             "p50_delivery": p50 if math.isfinite(p50) else math.nan,
             "business_case": first["business_case"],
@@ -246,7 +245,9 @@ def _benefits_sentence(paired: Paired, table: pd.DataFrame, portfolio: pd.Series
     unjudged = table["p_realised"].isna()  # dated at or after the horizon
     judged = table[~unjudged]
     at_risk = judged[(judged["p_realised"] < 0.95) | (judged["p_on_time"] < 0.95)]
-    if at_risk.empty:
+    if judged.empty:
+        pass  # every date is at or after the horizon: said below
+    elif at_risk.empty:
         every = "every business case" if not unjudged.any() else "every business case it can judge"
         text += f"; {every} is on track (on time and realised in at least 95% of worlds)"
     else:

@@ -60,10 +60,40 @@ def checked_trend(trend: object, who: str, project_id: str, now: float) -> tuple
     return kind, float(until)
 
 
+def hold_key(intake: object, ranks_pure: bool):
+    """The intake rule's ``hold_key`` if the engine may go by it (funnel.py), else None.
+
+    Only when ``decide`` comes from the class that defined ``hold_key``: a subclass that
+    answers otherwise (a built-in's ``decide`` overridden) inherits a promise it does not
+    keep.  And only when ranks have no side effects (a pure or constant sequencing rule): a
+    pass by key asks for fewer ranks than a walk down the funnel, and a rule that draws at
+    every call would see its runs change.
+    """
+    key = getattr(intake, "hold_key", None)
+    if key is None or not ranks_pure:
+        return None
+    cls = type(intake)
+    if _defined_in(cls, "hold_key") is not _defined_in(cls, "decide"):
+        return None
+    return key
+
+
+def _defined_in(cls: type, name: str) -> type | None:
+    return next((klass for klass in cls.__mro__ if name in vars(klass)), None)
+
+
+def checked_key(key: object, who: str, project_id: str):
+    try:
+        hash(key)
+    except TypeError:
+        raise FlowsimError(f"{who}: hold_key must return a hashable value, got {key!r} for {project_id}") from None
+    return key
+
+
 def decision_times(times: Iterable[object] | None, who: str) -> list[float]:
     """A rule's planning points: numbers of at least 0 (those at or after the horizon are never reached)."""
     checked = []
-    for at in times or ():
+    for at in times if times is not None else ():
         if isinstance(at, bool) or not isinstance(at, Real) or not float(at) >= 0:
             raise FlowsimError(f"{who}: decision_times must be times of at least 0, got {at!r}")
         checked.append(float(at))

@@ -178,12 +178,13 @@ class Simulation(CapacityMixin):
             )
             for i, name in enumerate(world.team_names)
         ]
-        rule_key = getattr(rules.intake, "hold_key", None)  # optional (funnel.py)
+        rule_key = answers.hold_key(rules.intake, pure or self._constant_rank)  # optional (funnel.py)
         project_key = None
         if rule_key is not None:
+            intake_who = rules.labels.get("intake", "intake rule")
 
             def project_key(project: ProjectState):
-                return rule_key(views[project.index])
+                return answers.checked_key(rule_key(views[project.index]), intake_who, project.id)
 
         self.funnel = Funnel(project_rank, project_trend, project_lone, project_key)
         self.active: dict[ProjectState, None] = {}
