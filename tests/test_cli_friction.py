@@ -6,8 +6,6 @@ Each test failed before its fix."""
 
 from __future__ import annotations
 
-import os
-import pty
 import re
 import subprocess
 import sys
@@ -16,6 +14,7 @@ from pathlib import Path
 import pytest
 import typer
 import yaml
+from conftest import run_in_terminal
 from typer.testing import CliRunner
 
 import flowsim
@@ -294,25 +293,10 @@ def test_target_run_on_a_pipe_prints_counts_without_eta(tmp_path):
 
 
 def test_target_run_on_a_terminal_shows_no_bar_against_the_maximum(tmp_path):
-    master, slave = pty.openpty()
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120"}
-    env.pop("NO_COLOR", None)
-    process = subprocess.Popen([FLOWSIM, "run", str(SMALL), "--target-ci", "0.5", "--max-replications", "200",
-                                "-w", "1", "--out", str(tmp_path / "out")],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave, env=env)  # fmt: skip
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the terminal's last writer is gone
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    assert process.wait(timeout=60) == 0
-    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
+    code, drawn = run_in_terminal("run", str(SMALL), "--target-ci", "0.5", "--max-replications", "200",
+                                  "-w", "1", "--out", str(tmp_path / "out"))  # fmt: skip
+    assert code == 0
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn)
     stopped = flowsim.Results.load(tmp_path / "out").manifest["replications_completed"]
     assert "━" not in plain  # no bar filling towards 200
     assert "/200" not in plain

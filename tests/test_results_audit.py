@@ -25,7 +25,6 @@ import base64
 import html
 import math
 import os
-import pty
 import re
 import shutil
 import struct
@@ -43,6 +42,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import run_in_terminal as on_terminal
 from matplotlib.axes import Axes
 from scipy import stats
 from test_whatif import LOADED
@@ -258,23 +258,7 @@ def test_an_existing_dask_scheduler_gives_the_frames_of_one_local_worker(tmp_pat
 
 def run_in_terminal(*args: str) -> tuple[int, str]:
     """``flowsim run ARGS`` with stderr on a pseudo-terminal; returns its exit code and what it drew."""
-    master, slave = pty.openpty()
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120"}
-    env.pop("NO_COLOR", None)
-    process = subprocess.Popen([FLOWSIM, "run", *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=slave, env=env)  # fmt: skip
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the terminal's last writer is gone
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    return process.wait(timeout=60), b"".join(chunks).decode(errors="replace")
+    return on_terminal("run", *args)
 
 
 def test_progress_is_a_rich_bar_on_a_terminal(tmp_path):

@@ -24,23 +24,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import flowsim
 from flowsim.errors import FlowsimError
-from flowsim.policies import known_rules, unregister
 from flowsim.policies.intake import TeamWip
 from flowsim.policies.protocol import ADMIT, REJECT, IntakeRule, InterventionRule, SequencingRule
 from flowsim.scenario import scenario_from_dict
 from flowsim.world import sample_world
 
-KINDS = ("intake", "sequencing", "intervention")
 FLOWSIM = str(Path(sys.executable).with_name("flowsim"))
 
 
-@pytest.fixture(autouse=True)
-def registry_guard():
-    before = {kind: set(known_rules(kind)) for kind in KINDS}
-    yield
-    for kind in KINDS:
-        for name in set(known_rules(kind)) - before[kind]:
-            unregister(kind, name)
+pytestmark = pytest.mark.usefixtures("registry_guard")
 
 
 def register(kind, name, rule, params=None):

@@ -29,23 +29,11 @@ from flowsim.policies.protocol import HOLD, STOP, IntakeRule, InterventionRule, 
 from flowsim.scenario import scenario_from_dict
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "policies.md"
-KINDS = ("intake", "sequencing", "intervention")
 FLOWSIM = str(Path(sys.executable).with_name("flowsim"))
 
 
 def blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", DOCS.read_text(encoding="utf-8"), flags=re.S)
-
-
-@pytest.fixture
-def registry_guard():
-    """Unregister every rule a test adds, whatever happens in the test."""
-    before = {kind: set(known_rules(kind)) for kind in KINDS}
-    yield
-    for kind in KINDS:
-        for name in set(known_rules(kind)) - before[kind]:
-            unregister(kind, name)
-    assert {kind: set(known_rules(kind)) for kind in KINDS} == before
 
 
 @pytest.fixture
