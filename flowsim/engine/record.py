@@ -18,7 +18,6 @@ import numpy as np
 
 from ..value import ValueTerms, present_value, realised, value_ideal, value_timeline
 from .events import EVENT_NAMES
-from .setup import timeline_grid
 from .state import STATUS_NAMES
 
 # Output status per internal code; a project that has not arrived has no row.
@@ -83,12 +82,13 @@ def world_columns(world, rho: float) -> dict:
     return columns
 
 
-def _ideal_timeline(world, static: dict, step: float) -> tuple[np.ndarray, np.ndarray]:
-    """The timeline's grid and ``V_ideal`` on it: world-only, so computed once per world and step."""
-    key = ("ideal timeline", step)
+def _ideal_timeline(world, static: dict, setup) -> tuple[np.ndarray, np.ndarray]:
+    """The timeline's grid (the setup's, which team states sample too) and ``V_ideal`` on it:
+    world-only, so computed once per world and timeline step."""
+    key = ("ideal timeline", setup.timeline_step)
     cached = world.derived.get(key)
     if cached is None:
-        grid = timeline_grid(world.horizon, step)
+        grid = np.array(setup.grid, dtype=np.float64)
         ideal = static["ideal"]
         v_ideal = value_timeline(static["terms"], ideal, ideal, world.horizon, grid)[1]
         for shared in (grid, v_ideal):  # every policy's record holds these very arrays
@@ -97,11 +97,10 @@ def _ideal_timeline(world, static: dict, step: float) -> tuple[np.ndarray, np.nd
     return cached
 
 
-def collect(sim, timeline_step: float) -> Record:
-    """The record of a finished simulation, with the timeline every ``timeline_step`` time units."""
+def collect(sim) -> Record:
+    """The record of a finished simulation, with the timeline at the setup's grid points."""
     world = sim.world
     horizon = sim.horizon
-    step = timeline_step
     static = world_columns(world, sim.rho)
     index = static["index"]
     arrived = [sim.projects[i] for i in index]
@@ -112,7 +111,7 @@ def collect(sim, timeline_step: float) -> Record:
     delivered = column("delivered_at")
     ideal = static["ideal"]
     terms = static["terms"]
-    grid, v_ideal_t = _ideal_timeline(world, static, step)
+    grid, v_ideal_t = _ideal_timeline(world, static, sim.setup)
     v_delivered, benefits, v = realised(terms, delivered, ideal, horizon, sim.rho, grid)
     v_ideal = static["value_ideal"]
     cost = column("cost_pv")
@@ -186,4 +185,4 @@ def _remaining_estimate(world_project) -> float:
     return total
 
 
-__all__ = ["EVENT_NAMES", "OUTPUT_STATUSES", "STATUS_NAMES", "Record", "collect", "timeline_grid"]
+__all__ = ["EVENT_NAMES", "OUTPUT_STATUSES", "STATUS_NAMES", "Record", "collect"]

@@ -261,7 +261,7 @@ class Simulation(CapacityMixin):
         with paused_collector():
             env.run(until=self.horizon)
             self._close(self.horizon)
-            record = collect(self, self.setup.timeline_step)
+            record = collect(self)
             self._unlink()
             return record
 
