@@ -14,9 +14,14 @@ before a pass went by hold key: flowsim/engine/funnel.py).  World sampling is ti
 shares it, and garbage is collected before each timed run.
 
 ``--standard`` also runs a variant with every value profile set to standard, where
-value and cd3 ranks do not change with time at all.
+value and cd3 ranks do not change with time at all.  ``--shared`` also runs one
+where every team has ``focus: shared``: nothing queues, every admitted stage is
+in progress at once (about 2,100 at 5,000 projects), and a shared team's crew
+clocks (flowsim/engine/sharing.py) must keep each event O(log n); before them, a
+change of rates visited every stage in progress, and fifo grew 6.4x from 200 to
+2,000 projects.
 
-    .venv/bin/python benchmarks/scale.py [--replications 2] [--sizes 200,5000] [--standard]
+    .venv/bin/python benchmarks/scale.py [--replications 2] [--sizes 200,5000] [--standard] [--shared]
 """
 
 from __future__ import annotations
@@ -41,11 +46,15 @@ GOALS = ("fifo", "cd3", "team_wip-cd3", "drum-cd3")  # policies held to a growth
 PROFILE_KEYS = ("profile", "closes", "closes_in", "half_life", "due", "due_in", "penalty", "fine")
 
 
-def sized(data: dict, projects: int, standard: bool) -> dict:
+def sized(data: dict, projects: int, variant: str) -> dict:
+    """The scenario at a size: ``variant`` is "" (as written), "standard" or "shared"."""
     data = copy.deepcopy(data)
     rate = sum(stream["rate"] for stream in data["arrivals"])
     data["horizon"] = projects / rate
-    if standard:
+    if variant == "shared":
+        for team in data["teams"].values():
+            team["focus"] = "shared"
+    if variant == "standard":
         for template in data["templates"].values():
             for key in PROFILE_KEYS:
                 template["value"].pop(key, None)
@@ -85,16 +94,15 @@ def measure(data: dict, replications: int) -> dict[str, dict[str, float]]:
     return out
 
 
-def report(title: str, data: dict, sizes: list[int], replications: int) -> None:
+def report(title: str, data: dict, sizes: list[int], replications: int, variant: str = "") -> None:
     print(f"\n{title}")
-    standard = title.startswith("standard")
-    measure(sized(data, sizes[0], standard), 1)  # warm-up: caches, lazy imports
+    measure(sized(data, sizes[0], variant), 1)  # warm-up: caches, lazy imports
     results = {}
     for size in sizes:
         # As many projects simulated at every size: more replications of the small ones.
         count = max(replications, round(replications * sizes[-1] / size))
         started = time.perf_counter()
-        results[size] = measure(sized(data, size, standard), count)
+        results[size] = measure(sized(data, size, variant), count)
         print(f"  size {size}: {time.perf_counter() - started:.1f} s for {count} replications")
     small, large = sizes[0], sizes[-1]
     print(f"  {'rule':<18}" + "".join(
@@ -120,13 +128,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--replications", type=int, default=2, help="at the largest size; more at smaller ones")
     parser.add_argument("--sizes", default="200,5000", help="expected projects per replication, comma-separated")
     parser.add_argument("--standard", action="store_true", help="also run with every value profile standard")
+    parser.add_argument("--shared", action="store_true", help="also run with every team's focus shared")
     args = parser.parse_args(argv)
     data = yaml.safe_load(Path(args.scenario).read_text())
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; times are per project per replication")
     report("mixed value profiles (scale.yaml)", data, sizes, args.replications)
     if args.standard:
-        report("standard value profiles only", data, sizes, args.replications)
+        report("standard value profiles only", data, sizes, args.replications, "standard")
+    if args.shared:
+        report("every team focus: shared", data, sizes, args.replications, "shared")
 
 
 if __name__ == "__main__":

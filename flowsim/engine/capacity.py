@@ -7,9 +7,11 @@ strictly lower priority, whose progress is kept.
 
 Shared focus: every stage that needs the team starts at once and shares it;
 with c units and n stages each progresses at ``min(crew, c * f(n / c) / n)``,
-recomputed whenever a stage starts or stops or the capacity changes.  One
-completion timer per shared team (the next stage to finish) keeps the event
-count independent of n; a superseded timer is recognised by its token.
+recomputed whenever a stage starts or stops or the capacity changes.  Progress
+is kept on one clock per crew size (``sharing.py``), so a change costs O(log n),
+not a visit to every stage.  One completion timer per shared team (the next
+stage to finish) keeps the event count independent of n; a superseded timer is
+recognised by its token.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class CapacityMixin:
         if team.shared and stage in team.not_started:  # no work left when it joined a team without capacity
             del team.not_started[stage]
             self._note_start(stage, now)
-        units = stage.units
+        units = stage.units if stage.share is None else stage.share.clock.units
         self._stop(stage, team, now)
         team.wip -= 1
         stage.status = FINISHED
@@ -193,8 +195,12 @@ class CapacityMixin:
         project.version += 1
         if team.shared:
             # Work on a shared team starts when it receives a share of capacity: ``_reshare``,
-            # called next, notes and logs it (at once unless the team has no capacity now).
+            # called next, gives it its rate, and notes and logs the start (at once unless the
+            # team has no capacity now).
             team.not_started[stage] = None
+            pool = team.pool
+            pool.advance(now, self.rho)  # the others' progress so far, at the rates held until now
+            stage.share = pool.join(stage, stage.done, self._remaining[stage.uid], now)
         else:
             if math.isnan(stage.started_at):
                 stage.started_at = now
@@ -216,16 +222,24 @@ class CapacityMixin:
     def _stop(self, stage: StageState, team: TeamState, now: float) -> None:
         """Take a running stage off its team, keeping its progress (team already advanced).
         Shared teams must be re-shared by the caller (``_released``)."""
-        worked = stage.rate * (now - stage.since)
-        stage.done += worked
-        self._remaining[stage.uid] = max(self._remaining[stage.uid] - worked, 0.0)
-        self._token[stage.uid] += 1
-        self._charge(stage, now)
-        team.busy -= stage.units
-        team.rate_total -= stage.rate
-        del team.running[stage]
-        if team.shared:
+        share = stage.share
+        if share is None:
+            worked = stage.rate * (now - stage.since)
+            stage.done += worked
+            self._remaining[stage.uid] = max(self._remaining[stage.uid] - worked, 0.0)
+            self._charge(stage, now)
+            team.busy -= stage.units
+            team.rate_total -= stage.rate
+        else:
+            team.pool.advance(now, self.rho)
+            self._charge(stage, now)
+            stage.done, self._remaining[stage.uid] = team.pool.leave(share)
+            stage.share = None
+            team.busy -= share.clock.units
+            team.rate_total -= share.clock.rate
             team.not_started.pop(stage, None)
+        self._token[stage.uid] += 1
+        del team.running[stage]
         self._mark(team)
         stage.rate = 0.0
         stage.units = 0
@@ -238,50 +252,41 @@ class CapacityMixin:
             self._reshare(team, now)
 
     def _charge(self, stage: StageState, now: float) -> None:
+        """Add the discounted cost of the capacity a running stage held since it was last
+        charged (a shared team's crew clocks already advanced to ``now``)."""
+        share = stage.share
+        if share is not None:
+            held = share.clock.cost - share.cost_from  # discounted capacity-time
+            share.cost_from = share.clock.cost
+            cost = self.teams[stage.team].cost_rate * held
+            if cost > 0:
+                stage.project.cost_pv += cost
+            return
         cost = self.teams[stage.team].cost_rate * stage.units
         if cost > 0 and now > stage.since:
             stage.project.cost_pv += _discounted_cost(cost, stage.since, now, self.rho)
         stage.since = now
 
     def _reshare(self, team: TeamState, now: float) -> None:
-        """Bring every stage of a shared team up to ``now`` and give each its new rate."""
-        running = team.running
-        remaining = self._remaining
-        for stage in running:
-            worked = stage.rate * (now - stage.since)
-            if worked:
-                stage.done += worked
-                remaining[stage.uid] = max(remaining[stage.uid] - worked, 0.0)
-            self._charge(stage, now)
-        n, capacity = len(running), team.capacity
+        """Give every stage of a shared team its new rate (O(crew sizes + log n))."""
+        pool = team.pool
+        pool.advance(now, self.rho)  # progress and held capacity so far, at the old rates
+        n, capacity = len(team.running), team.capacity
         team.token += 1
-        team.busy = 0.0
-        team.rate_total = 0.0
         if not n or capacity <= 0:
-            for stage in running:
-                stage.rate = stage.units = 0.0
+            team.busy, team.rate_total = pool.set_rates(0.0, 0.0)
             # A stage whose work was done at this very instant (its completion and the drop to
             # no capacity fall together) finishes now, not when capacity returns.
-            for stage in running:
-                if remaining[stage.uid] <= _DONE * max(1.0, stage.done):
-                    timer = Timeout(self.env, 0.0, (stage, team.token))
-                    timer.callbacks.append(self._on_finish)
-                    break
+            share = pool.finished_without_capacity(_DONE)
+            if share is not None:
+                timer = Timeout(self.env, 0.0, (share.stage, team.token))
+                timer.callbacks.append(self._on_finish)
             return
-        share = capacity * team.curve(n / capacity) / n  # effort per time unit per stage
-        held = capacity / n  # capacity units each stage occupies, time-sliced
-        next_stage, next_time = None, math.inf
-        for stage in running:
-            stage.rate = min(stage.crew, share)
-            stage.units = min(stage.crew, held)
-            team.busy += stage.units
-            team.rate_total += stage.rate
-            if stage.rate > 0:
-                due = remaining[stage.uid] / stage.rate
-                if due < next_time:
-                    next_stage, next_time = stage, due
-        if next_stage is not None:
-            timer = Timeout(self.env, next_time, (next_stage, team.token))
+        # Effort per time unit per stage, and capacity units each stage occupies, time-sliced.
+        team.busy, team.rate_total = pool.set_rates(capacity * team.curve(n / capacity) / n, capacity / n)
+        share, due = pool.next_finish()
+        if share is not None:
+            timer = Timeout(self.env, due, (share.stage, team.token))
             timer.callbacks.append(self._on_finish)
         if team.not_started:
             for stage in team.not_started:
@@ -295,7 +300,7 @@ class CapacityMixin:
             stage.started_at = now
         if math.isnan(project.started_at):
             project.started_at = now
-        self._log(now, project, stage, ev.STARTED, stage.units)
+        self._log(now, project, stage, ev.STARTED, stage.share.clock.units)
 
     def _withdraw(self, project, now: float) -> None:
         """Take every stage of a project off its team (running ones keep their progress)."""

@@ -278,12 +278,19 @@ class Simulation(CapacityMixin):
         for project in self.projects:
             for stage in project.stages:
                 stage.project = None
+                stage.share = None  # a shared team's stage and its place on the crew clock
+        for team in self.teams:
+            if team.pool is not None:  # each clock's heap holds places that point at the clock
+                for clock in team.pool.clocks.values():
+                    clock.heap.clear()
         self.env._queue.clear()
 
     def _close(self, now: float) -> None:
         """Account for work still running at the horizon (costs, tallies)."""
         for team in self.teams:
             team.close(now)
+            if team.shared:
+                team.pool.advance(now, self.rho)
             for stage in team.running:
                 self._charge(stage, now)
 

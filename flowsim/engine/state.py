@@ -38,6 +38,7 @@ class StageState:
         "project",
         "queued_at",
         "rate",
+        "share",
         "since",
         "started_at",
         "status",
@@ -57,10 +58,11 @@ class StageState:
         self.preds = preds
         self.succs: list[int] = []
         self.estimate = estimate  # estimated total effort
-        self.done = done  # effort worked, as of ``since``
-        self.rate = 0.0  # effort per time unit while running
-        self.units = 0  # capacity units held
+        self.done = done  # effort worked, as of ``since`` (or as of joining a shared team)
+        self.rate = 0.0  # effort per time unit while running (single focus)
+        self.units = 0  # capacity units held (single focus)
         self.since = 0.0
+        self.share = None  # on a shared team, its place on the team's crew clock (sharing.py)
         self.status = BLOCKED
         self.queued_at = math.nan
         self.started_at = math.nan
@@ -72,7 +74,8 @@ class StageState:
     def done_at(self, now: float) -> float:
         """Effort worked by ``now``."""
         if self.status == RUNNING:
-            return self.done + self.rate * (now - self.since)
+            share = self.share
+            return self.done + self.rate * (now - self.since) if share is None else share.done(now)
         return self.done
 
     def remaining_estimate(self, now: float) -> float:
@@ -162,7 +165,12 @@ class ProjectState:
                 status = stage.status
                 if status != FINISHED:
                     estimate = stage.estimate
-                    done = stage.done + stage.rate * (now - stage.since) if status == RUNNING else stage.done
+                    if status != RUNNING:
+                        done = stage.done
+                    elif stage.share is None:
+                        done = stage.done + stage.rate * (now - stage.since)
+                    else:
+                        done = stage.share.done(now)
                     left = estimate - done
                     floor = _MIN_REMAINING_SHARE * estimate
                     longest += (left if left > floor else floor) / stage.crew
@@ -179,7 +187,12 @@ class ProjectState:
                     end = ready
                 else:
                     estimate = stage.estimate
-                    done = stage.done + stage.rate * (now - stage.since) if status == RUNNING else stage.done
+                    if status != RUNNING:
+                        done = stage.done
+                    elif stage.share is None:
+                        done = stage.done + stage.rate * (now - stage.since)
+                    else:
+                        done = stage.share.done(now)
                     left = estimate - done
                     floor = _MIN_REMAINING_SHARE * estimate
                     end = ready + (left if left > floor else floor) / stage.crew

@@ -1,0 +1,155 @@
+"""Processor sharing on a ``focus: shared`` team at O(log n) per event (DESIGN section 3).
+
+With c units and n stages in progress, every stage of crew k progresses at
+``min(k, c * f(n / c) / n)`` effort per time unit and holds ``min(k, c / n)``
+units.  All stages of one crew size therefore move together, so each crew size
+keeps a *virtual clock*: the effort each of its members has progressed since
+the clock's origin, and the discounted capacity-time each has held.  A stage
+that joins with effort w left finishes when its clock reaches (clock at join +
+w); its progress and cost are differences of clock readings.  A change of n or
+capacity then updates one clock per crew size, not every stage, and the next
+completion is the top of a heap per crew size.  An overloaded shared team with
+thousands of stages in progress costs O(log n) per event instead of O(n)
+(``benchmarks/scale.py --shared``).
+
+Units: effort in capacity-unit x time units; times in the scenario's time unit;
+costs are discounted capacity-time (the caller multiplies by ``cost_rate``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+
+class Share:
+    """A stage's membership of a crew size's clock, from the time it joined the team."""
+
+    __slots__ = ("clock", "cost_from", "offset", "seq", "stage", "target")
+
+    def __init__(self, clock: CrewClock, stage, done: float, remaining: float, seq: int):
+        self.clock = clock
+        self.stage = stage
+        self.seq = seq  # join order: breaks ties between equal finishing targets, oldest first
+        self.offset = done - clock.work  # effort worked = offset + clock reading
+        self.target = clock.work + remaining  # clock reading at which its realised effort is done
+        self.cost_from = clock.cost  # clock reading of held capacity-time not yet charged
+
+    def done(self, now: float) -> float:
+        """Effort worked by ``now`` (the team's clocks brought up to its last change)."""
+        return self.offset + self.clock.work_at(now)
+
+    def remaining(self) -> float:
+        """Realised effort still to work, as of the clock's last update."""
+        left = self.target - self.clock.work
+        return left if left > 0.0 else 0.0
+
+
+class CrewClock:
+    """The common progress of a shared team's stages of one crew size."""
+
+    __slots__ = ("cost", "crew", "heap", "last", "members", "rate", "units", "work")
+
+    def __init__(self, crew: int, now: float):
+        self.crew = crew
+        self.members = 0
+        self.rate = 0.0  # effort per time unit of each member
+        self.units = 0.0  # capacity units each member holds (time-sliced)
+        self.work = 0.0  # effort each member progressed since the origin
+        self.cost = 0.0  # discounted capacity-time each member held since the origin
+        self.last = now
+        self.heap: list[tuple[float, int, Share]] = []  # (target, seq, share); left members linger
+
+    def work_at(self, now: float) -> float:
+        return self.work + self.rate * (now - self.last)
+
+    def advance(self, now: float, rho: float) -> None:
+        dt = now - self.last
+        if dt > 0.0:
+            self.work += self.rate * dt
+            if self.units:
+                held = dt if rho == 0.0 else math.exp(-rho * self.last) * -math.expm1(-rho * dt) / rho
+                self.cost += self.units * held
+            self.last = now
+
+    def top(self) -> Share | None:
+        """The member that finishes first (oldest among equals), dropping those that left."""
+        heap = self.heap
+        while heap:
+            share = heap[0][2]
+            if share.stage.share is share:
+                return share
+            heapq.heappop(heap)
+        return None
+
+
+class SharedPool:
+    """The crew clocks of one shared team and its join counter."""
+
+    __slots__ = ("clocks", "joined")
+
+    def __init__(self):
+        self.clocks: dict[int, CrewClock] = {}
+        self.joined = 0
+
+    def advance(self, now: float, rho: float) -> None:
+        """Bring every clock to ``now`` at the rates held since the last change."""
+        for clock in self.clocks.values():
+            clock.advance(now, rho)
+
+    def join(self, stage, done: float, remaining: float, now: float) -> Share:
+        """Add a stage (clocks already advanced to ``now``); ``set_rates`` gives its rate."""
+        clock = self.clocks.get(stage.crew)
+        if clock is None:
+            clock = self.clocks[stage.crew] = CrewClock(stage.crew, now)
+        self.joined += 1
+        share = Share(clock, stage, done, remaining, self.joined)
+        clock.members += 1
+        heapq.heappush(clock.heap, (share.target, share.seq, share))
+        return share
+
+    def leave(self, share: Share) -> tuple[float, float]:
+        """Take a member off (clocks already advanced, its cost charged): effort worked
+        and realised effort left."""
+        clock = share.clock
+        result = (share.offset + clock.work, share.remaining())
+        clock.members -= 1
+        if clock.members == 0:
+            # Start the clock afresh: readings stay small, and so do their rounding errors.
+            clock.work = clock.cost = 0.0
+            clock.heap.clear()
+        return result
+
+    def set_rates(self, share_rate: float, held: float) -> tuple[float, float]:
+        """Each crew size's rate and units from the per-stage share and units; returns the
+        team's busy units and effort per time unit."""
+        busy = total = 0.0
+        for clock in self.clocks.values():
+            crew = clock.crew
+            clock.rate = crew if crew < share_rate else share_rate
+            clock.units = crew if crew < held else held
+            busy += clock.members * clock.units
+            total += clock.members * clock.rate
+        return busy, total
+
+    def next_finish(self) -> tuple[Share | None, float]:
+        """The member to finish next and the time until then (inf if none progresses)."""
+        best, best_due, best_seq = None, math.inf, 0
+        for clock in self.clocks.values():
+            if clock.rate > 0.0:
+                share = clock.top()
+                if share is not None:
+                    due = (share.target - clock.work) / clock.rate
+                    if due < 0.0:
+                        due = 0.0
+                    if due < best_due or (due == best_due and share.seq < best_seq):
+                        best, best_due, best_seq = share, due, share.seq
+        return best, best_due
+
+    def finished_without_capacity(self, tolerance: float) -> Share | None:
+        """A member whose work is done at this instant although nothing progresses now."""
+        for clock in self.clocks.values():
+            share = clock.top()
+            if share is not None and share.remaining() <= tolerance * max(1.0, share.offset + clock.work):
+                return share
+        return None
