@@ -63,7 +63,7 @@ class PortfolioState:
     def capacity(self, team: str) -> int:
         return self._team(team).capacity
 
-    def busy(self, team: str) -> int:
+    def busy(self, team: str) -> float:
         return self._team(team).busy
 
     def queue_length(self, team: str) -> int:
