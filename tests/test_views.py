@@ -242,8 +242,11 @@ def spies():
         unregister(kind, name)
 
 
-def run(perfect_information: bool = False):
-    scenario = scenario_from_dict(scenario_data(perfect_information), source="<test_views>")
+def run(perfect_information: bool = False, shared: bool = False):
+    data = scenario_data(perfect_information)
+    if shared:
+        data["teams"]["T"]["focus"] = "shared"
+    scenario = scenario_from_dict(data, source="<test_views>")
     return flowsim.run(scenario, replications=1, seed=SEED, workers=1)
 
 
@@ -295,6 +298,19 @@ def test_portfolio_view_hides_the_realised_world(spies):
     assert {"intake portfolio", "intervention portfolio"} <= kinds_seen(spies)
     portfolio_findings = [f for f in spies.findings if "portfolio" in f.split(":")[0]]
     assert portfolio_findings == [], "\n".join(portfolio_findings[:10])
+
+
+def test_views_of_a_shared_team_hide_realised_effort(spies):
+    """On a shared team, a stage's progress is kept on its crew size's clock (engine/sharing.py):
+    when its realised effort will be done is a clock reading that must stay the engine's, like
+    ``_remaining``.  secret (7.77 realised) and other (2) share T's unit from 0."""
+    results = run(shared=True)
+    delivered = results.projects.set_index("project").delivered
+    assert delivered["other"] == pytest.approx(4.0)  # 2 of effort at half the unit
+    assert {"sequencing project", "intake portfolio", "intervention portfolio"} <= kinds_seen(spies)
+    assert spies.findings == [], "\n".join(spies.findings[:10])
+    done = [values["T.done"] for kind, now, pid, values, _ in spies.methods if pid == "secret" and now == 2.0]
+    assert done and all(d == pytest.approx(1.0) for d in done)  # half a unit for 2 time units
 
 
 def test_portfolio_view_public_answers_are_estimates(spies):

@@ -198,9 +198,12 @@ class CapacityMixin:
             # called next, gives it its rate, and notes and logs the start (at once unless the
             # team has no capacity now).
             team.not_started[stage] = None
-            pool = team.pool
+            pool = self._pools[team.index]
             pool.advance(now, self.rho)  # the others' progress so far, at the rates held until now
-            stage.share = pool.join(stage, stage.done, self._remaining[stage.uid], now)
+            # While on the team, the private array holds the clock reading at which the stage's
+            # realised effort is done (its target), not the effort left.
+            uid = stage.uid
+            stage.share, self._remaining[uid] = pool.join(stage, stage.done, self._remaining[uid], now)
         else:
             if math.isnan(stage.started_at):
                 stage.started_at = now
@@ -231,9 +234,10 @@ class CapacityMixin:
             team.busy -= stage.units
             team.rate_total -= stage.rate
         else:
-            team.pool.advance(now, self.rho)
+            pool = self._pools[team.index]
+            pool.advance(now, self.rho)
             self._charge(stage, now)
-            stage.done, self._remaining[stage.uid] = team.pool.leave(share)
+            stage.done, self._remaining[stage.uid] = pool.leave(share, self._remaining[stage.uid])
             stage.share = None
             team.busy -= share.clock.units
             team.rate_total -= share.clock.rate
@@ -269,7 +273,7 @@ class CapacityMixin:
 
     def _reshare(self, team: TeamState, now: float) -> None:
         """Give every stage of a shared team its new rate (O(crew sizes + log n))."""
-        pool = team.pool
+        pool = self._pools[team.index]
         pool.advance(now, self.rho)  # progress and held capacity so far, at the old rates
         n, capacity = len(team.running), team.capacity
         team.token += 1

@@ -22,33 +22,11 @@ import heapq
 import math
 
 
-class Share:
-    """A stage's membership of a crew size's clock, from the time it joined the team."""
-
-    __slots__ = ("clock", "cost_from", "offset", "seq", "stage", "target")
-
-    def __init__(self, clock: CrewClock, stage, done: float, remaining: float, seq: int):
-        self.clock = clock
-        self.stage = stage
-        self.seq = seq  # join order: breaks ties between equal finishing targets, oldest first
-        self.offset = done - clock.work  # effort worked = offset + clock reading
-        self.target = clock.work + remaining  # clock reading at which its realised effort is done
-        self.cost_from = clock.cost  # clock reading of held capacity-time not yet charged
-
-    def done(self, now: float) -> float:
-        """Effort worked by ``now`` (the team's clocks brought up to its last change)."""
-        return self.offset + self.clock.work_at(now)
-
-    def remaining(self) -> float:
-        """Realised effort still to work, as of the clock's last update."""
-        left = self.target - self.clock.work
-        return left if left > 0.0 else 0.0
-
-
 class CrewClock:
-    """The common progress of a shared team's stages of one crew size."""
+    """The common progress of a shared team's stages of one crew size (progress only:
+    stages reach it, and through their views, rules)."""
 
-    __slots__ = ("cost", "crew", "heap", "last", "members", "rate", "units", "work")
+    __slots__ = ("cost", "crew", "last", "members", "rate", "units", "work")
 
     def __init__(self, crew: int, now: float):
         self.crew = crew
@@ -58,7 +36,6 @@ class CrewClock:
         self.work = 0.0  # effort each member progressed since the origin
         self.cost = 0.0  # discounted capacity-time each member held since the origin
         self.last = now
-        self.heap: list[tuple[float, int, Share]] = []  # (target, seq, share); left members linger
 
     def work_at(self, now: float) -> float:
         return self.work + self.rate * (now - self.last)
@@ -72,24 +49,36 @@ class CrewClock:
                 self.cost += self.units * held
             self.last = now
 
-    def top(self) -> Share | None:
-        """The member that finishes first (oldest among equals), dropping those that left."""
-        heap = self.heap
-        while heap:
-            share = heap[0][2]
-            if share.stage.share is share:
-                return share
-            heapq.heappop(heap)
-        return None
+
+class Share:
+    """A stage's place on its crew size's clock, from the time it joined the team.
+
+    It holds progress only.  When the stage's realised effort is done (its *target*
+    clock reading) is the simulation's secret: it stays in ``SharedPool``, which only
+    the simulation holds, never in what a stage or team state (and so a rule) reaches."""
+
+    __slots__ = ("clock", "cost_from", "offset", "seq", "stage")
+
+    def __init__(self, clock: CrewClock, stage, done: float, seq: int):
+        self.clock = clock
+        self.stage = stage
+        self.seq = seq  # join order: breaks ties between equal finishing targets, oldest first
+        self.offset = done - clock.work  # effort worked = offset + clock reading
+        self.cost_from = clock.cost  # clock reading of held capacity-time not yet charged
+
+    def done(self, now: float) -> float:
+        """Effort worked by ``now``."""
+        return self.offset + self.clock.work_at(now)
 
 
 class SharedPool:
-    """The crew clocks of one shared team and its join counter."""
+    """A shared team's crew clocks, and per crew size a heap of its members' targets."""
 
-    __slots__ = ("clocks", "joined")
+    __slots__ = ("clocks", "heaps", "joined")
 
     def __init__(self):
         self.clocks: dict[int, CrewClock] = {}
+        self.heaps: dict[int, list[tuple[float, int, Share]]] = {}  # (target, seq, share); leavers linger
         self.joined = 0
 
     def advance(self, now: float, rho: float) -> None:
@@ -97,27 +86,32 @@ class SharedPool:
         for clock in self.clocks.values():
             clock.advance(now, rho)
 
-    def join(self, stage, done: float, remaining: float, now: float) -> Share:
-        """Add a stage (clocks already advanced to ``now``); ``set_rates`` gives its rate."""
-        clock = self.clocks.get(stage.crew)
+    def join(self, stage, done: float, remaining: float, now: float) -> tuple[Share, float]:
+        """Add a stage with ``remaining`` realised effort (clocks already advanced to
+        ``now``; ``set_rates`` gives its rate): its share and its target clock reading."""
+        crew = stage.crew
+        clock = self.clocks.get(crew)
         if clock is None:
-            clock = self.clocks[stage.crew] = CrewClock(stage.crew, now)
+            clock = self.clocks[crew] = CrewClock(crew, now)
+            self.heaps[crew] = []
         self.joined += 1
-        share = Share(clock, stage, done, remaining, self.joined)
+        share = Share(clock, stage, done, self.joined)
+        target = clock.work + remaining
         clock.members += 1
-        heapq.heappush(clock.heap, (share.target, share.seq, share))
-        return share
+        heapq.heappush(self.heaps[crew], (target, share.seq, share))
+        return share, target
 
-    def leave(self, share: Share) -> tuple[float, float]:
+    def leave(self, share: Share, target: float) -> tuple[float, float]:
         """Take a member off (clocks already advanced, its cost charged): effort worked
         and realised effort left."""
         clock = share.clock
-        result = (share.offset + clock.work, share.remaining())
+        left = target - clock.work
+        result = (share.offset + clock.work, left if left > 0.0 else 0.0)
         clock.members -= 1
         if clock.members == 0:
             # Start the clock afresh: readings stay small, and so do their rounding errors.
             clock.work = clock.cost = 0.0
-            clock.heap.clear()
+            self.heaps[clock.crew].clear()
         return result
 
     def set_rates(self, share_rate: float, held: float) -> tuple[float, float]:
@@ -132,24 +126,43 @@ class SharedPool:
             total += clock.members * clock.rate
         return busy, total
 
+    def _top(self, crew: int) -> tuple[float, int, Share] | None:
+        """The member of a crew size that finishes first (oldest among equals), dropping
+        those that left."""
+        heap = self.heaps[crew]
+        while heap:
+            entry = heap[0]
+            if entry[2].stage.share is entry[2]:
+                return entry
+            heapq.heappop(heap)
+        return None
+
     def next_finish(self) -> tuple[Share | None, float]:
         """The member to finish next and the time until then (inf if none progresses)."""
         best, best_due, best_seq = None, math.inf, 0
-        for clock in self.clocks.values():
+        for crew, clock in self.clocks.items():
             if clock.rate > 0.0:
-                share = clock.top()
-                if share is not None:
-                    due = (share.target - clock.work) / clock.rate
+                entry = self._top(crew)
+                if entry is not None:
+                    target, seq, share = entry
+                    due = (target - clock.work) / clock.rate
                     if due < 0.0:
                         due = 0.0
-                    if due < best_due or (due == best_due and share.seq < best_seq):
-                        best, best_due, best_seq = share, due, share.seq
+                    if due < best_due or (due == best_due and seq < best_seq):
+                        best, best_due, best_seq = share, due, seq
         return best, best_due
 
     def finished_without_capacity(self, tolerance: float) -> Share | None:
         """A member whose work is done at this instant although nothing progresses now."""
-        for clock in self.clocks.values():
-            share = clock.top()
-            if share is not None and share.remaining() <= tolerance * max(1.0, share.offset + clock.work):
-                return share
+        for crew, clock in self.clocks.items():
+            entry = self._top(crew)
+            if entry is not None:
+                target, _, share = entry
+                if target - clock.work <= tolerance * max(1.0, share.offset + clock.work):
+                    return share
         return None
+
+    def clear(self) -> None:
+        """Drop every heap entry (each points at a share that points back at its stage)."""
+        for heap in self.heaps.values():
+            heap.clear()

@@ -33,6 +33,7 @@ from .funnel import Funnel
 from .portfolio import PortfolioState
 from .queue import AS_PUSHED, ON_COMPANY, RankedQueue
 from .setup import PolicyRules, SimulationSetup
+from .sharing import SharedPool
 from .state import (
     ACTIVE,
     BLOCKED,
@@ -178,6 +179,8 @@ class Simulation(CapacityMixin):
             )
             for i, name in enumerate(world.team_names)
         ]
+        # A shared team's crew clocks and its stages' targets: private, like ``_remaining``.
+        self._pools = [SharedPool() if team.shared else None for team in self.teams]
         rule_key = answers.hold_key(rules.intake, pure or self._constant_rank)  # optional (funnel.py)
         project_key = None
         if rule_key is not None:
@@ -199,7 +202,9 @@ class Simulation(CapacityMixin):
     def _build_projects(self, perfect_information: bool) -> None:
         """Project states from the world; realised efforts go to private arrays."""
         self.projects: list[ProjectState] = []
-        self._remaining: list[float] = []  # realised effort still to work, per stage uid
+        # Realised effort still to work, per stage uid (on a shared team: the clock reading at
+        # which it is done, sharing.py).
+        self._remaining: list[float] = []
         remaining = self._remaining
         for pw, (actual, waiting) in zip(self.world.projects, _stage_plan(self.world), strict=True):
             value = pw.value_actual if perfect_information else pw.value_estimate
@@ -279,10 +284,9 @@ class Simulation(CapacityMixin):
             for stage in project.stages:
                 stage.project = None
                 stage.share = None  # a shared team's stage and its place on the crew clock
-        for team in self.teams:
-            if team.pool is not None:  # each clock's heap holds places that point at the clock
-                for clock in team.pool.clocks.values():
-                    clock.heap.clear()
+        for pool in self._pools:
+            if pool is not None:
+                pool.clear()
         self.env._queue.clear()
 
     def _close(self, now: float) -> None:
@@ -290,7 +294,7 @@ class Simulation(CapacityMixin):
         for team in self.teams:
             team.close(now)
             if team.shared:
-                team.pool.advance(now, self.rho)
+                self._pools[team.index].advance(now, self.rho)
             for stage in team.running:
                 self._charge(stage, now)
 

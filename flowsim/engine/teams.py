@@ -13,7 +13,6 @@ from bisect import bisect_left
 from collections.abc import Callable
 
 from .queue import RankedQueue
-from .sharing import SharedPool
 
 # Productive fraction of a unit's time when it juggles k tasks (DESIGN section 3):
 # f(k) = 1 for k <= 1, linear between points, flat past the last.
@@ -72,7 +71,6 @@ class TeamState:
         "name",
         "next_sample",
         "not_started",
-        "pool",
         "queue",
         "queue_area",
         "queued",
@@ -101,7 +99,6 @@ class TeamState:
         self.queue = queue
         self.shared = curve is not None  # focus: shared, with this switching curve
         self.curve = curve
-        self.pool = SharedPool() if self.shared else None  # the shared stages' crew clocks
         self.token = 0  # the valid completion timer of a shared team carries this
         self.queued = 0  # len(queue), kept as a plain number: it is read at every event
         self.running: dict = {}  # StageState -> None, in start order
