@@ -188,3 +188,34 @@ def test_reference_by_hand():
     assert out["b"] == (0.0, 2.0, 1.0)
     assert out["c"] == (3.0, 4.0, 1.0)
     assert np.isnan(reference({**data, "horizon": 2.5}, "none")["a"][1])
+
+
+def test_pause_and_cancel_on_a_shared_team_by_hand(scripted):
+    """One unit shared (no switching loss), cost 10 per unit-time, intake wip_limit 2; a (effort
+    4), b (6) and c (1) arrive at 0: a and b share, c waits.  At 1, a is paused (0.5 done) and
+    goes back to the funnel behind c, which is admitted: b and c share.  c is done at 3 (1 at
+    1/2), and b (1.5 done) is cancelled then; a comes back alone with 3.5 left: done at 6.5.
+    Capacity held: a 0.5 x 1 + 1 x 3.5 = 4, b 0.5 x 3 = 1.5, c 0.5 x 2 = 1 unit-time."""
+    job = {"value": {"rate": 0}, "arrival": 0}
+    data = {
+        "horizon": 20,
+        "teams": {"T": {"capacity": 1, "focus": "shared", "cost_rate": 10}},
+        "projects": [{"id": pid, **job, "stages": [{"team": "T", "effort": effort}]}
+                     for pid, effort in (("a", 4), ("b", 6), ("c", 1))],
+        "policies": {"p": {"intake": {"rule": "wip_limit", "limit": 2}, "sequencing": "fifo",
+                           "intervention": {"rule": scripted, "script": [[1, "pause", "a", "hold"],
+                                                                         [3, "cancel", "b", "stop"]]}}},
+    }  # fmt: skip
+    results = flowsim.run(scenario_from_dict(data, source="<pause>"), replications=1, workers=1)
+    rows = results.projects.set_index("project")
+    assert dict(rows.status) == {"a": "delivered", "b": "cancelled", "c": "delivered"}
+    assert rows.delivered["a"] == 6.5 and rows.delivered["c"] == 3.0
+    assert dict(-rows.npv) == {"a": 40.0, "b": 15.0, "c": 10.0}
+    e = results.events
+    a = e[(e.project == "a") & e.stage.notna()]
+    # An event's units are the share at that event: a starts alone at 0 (1 unit), and b's start
+    # right after, at the same instant, halves it.
+    assert list(zip(a.time, a.event, a.units, strict=True)) == [
+        (0.0, "queued", 0.0), (0.0, "started", 1.0), (1.0, "paused", 0.0),
+        (3.0, "queued", 0.0), (3.0, "started", 1.0), (6.5, "finished", 1.0),
+    ]  # fmt: skip
