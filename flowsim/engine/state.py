@@ -158,19 +158,15 @@ class ProjectState:
             version, value = self.cp_cache
             if version == self.version:
                 return value
-        # ``StageState.remaining_estimate`` inlined: this is the hottest call of the ranking rules.
+        # ``StageState.remaining_estimate`` inlined (but for running stages, a few per project): this
+        # is the hottest call of the ranking rules.
         if self.chain:
             longest = 0.0
             for stage in self.stages:
                 status = stage.status
                 if status != FINISHED:
                     estimate = stage.estimate
-                    if status != RUNNING:
-                        done = stage.done
-                    elif stage.share is None:
-                        done = stage.done + stage.rate * (now - stage.since)
-                    else:
-                        done = stage.share.done(now)
+                    done = stage.done_at(now) if status == RUNNING else stage.done
                     left = estimate - done
                     floor = _MIN_REMAINING_SHARE * estimate
                     longest += (left if left > floor else floor) / stage.crew
@@ -187,12 +183,7 @@ class ProjectState:
                     end = ready
                 else:
                     estimate = stage.estimate
-                    if status != RUNNING:
-                        done = stage.done
-                    elif stage.share is None:
-                        done = stage.done + stage.rate * (now - stage.since)
-                    else:
-                        done = stage.share.done(now)
+                    done = stage.done_at(now) if status == RUNNING else stage.done
                     left = estimate - done
                     floor = _MIN_REMAINING_SHARE * estimate
                     end = ready + (left if left > floor else floor) / stage.crew
