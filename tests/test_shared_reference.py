@@ -212,10 +212,12 @@ def test_pause_and_cancel_on_a_shared_team_by_hand(scripted):
     assert rows.delivered["a"] == 6.5 and rows.delivered["c"] == 3.0
     assert dict(-rows.npv) == {"a": 40.0, "b": 15.0, "c": 10.0}
     e = results.events
+    started = e[(e.event == "started") & (e.time == 0)]
+    assert dict(zip(started.project, started.units, strict=True)) == {"a": 0.5, "b": 0.5}
     a = e[(e.project == "a") & e.stage.notna()]
-    # An event's units are the share at that event: a starts alone at 0 (1 unit), and b's start
-    # right after, at the same instant, halves it.
+    # A start's units are the share held once the instant is done: a starts first at 0, but b's
+    # start at the same instant halves it, so a's row says 0.5, as b's does.
     assert list(zip(a.time, a.event, a.units, strict=True)) == [
-        (0.0, "queued", 0.0), (0.0, "started", 1.0), (1.0, "paused", 0.0),
+        (0.0, "queued", 0.0), (0.0, "started", 0.5), (1.0, "paused", 0.0),
         (3.0, "queued", 0.0), (3.0, "started", 1.0), (6.5, "finished", 1.0),
     ]  # fmt: skip

@@ -305,6 +305,9 @@ class CapacityMixin:
         if math.isnan(project.started_at):
             project.started_at = now
         self._log(now, project, stage, ev.STARTED, stage.share.clock.units)
+        # Others may join at this instant and shrink the share: the decision ending the instant
+        # writes the share the stage then holds (``_settle_started_units``).
+        self._unsettled.append((len(self.log) - 1, stage))
 
     def _withdraw(self, project, now: float) -> None:
         """Take every stage of a project off its team (running ones keep their progress)."""

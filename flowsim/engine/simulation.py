@@ -115,6 +115,7 @@ class Simulation(CapacityMixin):
         self._decision_pending = False
         self._review_due = False
         self._changed: list[TeamState] = []  # teams to dispatch at the next decision
+        self._unsettled: list[tuple[int, StageState]] = []  # shared starts logged at this instant
         self._by_id: dict[str, ProjectState] | None = None  # projects by id, for intervention actions
 
         sequencing = rules.sequencing
@@ -366,6 +367,19 @@ class Simulation(CapacityMixin):
                 team.changed = False
                 if team.queued and (team.busy < team.capacity or self.rules.preempt):
                     self._dispatch(team, now)
+        if self._unsettled:
+            self._settle_started_units()
+
+    def _settle_started_units(self) -> None:
+        """A stage started on a shared team logs the share it holds once everything at the
+        instant is done, not at its own start: two stages starting together both hold half
+        the team, whichever started first.  (A stage that left meanwhile keeps its row.)"""
+        log = self.log
+        for index, stage in self._unsettled:
+            if stage.share is not None:
+                row = log[index]
+                log[index] = (*row[:5], stage.share.clock.units, row[6])
+        self._unsettled.clear()
 
     def _intake(self, now: float) -> None:
         rule = self.rules.intake
