@@ -22,6 +22,7 @@ import itertools
 import math
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -221,3 +222,42 @@ def test_pause_and_cancel_on_a_shared_team_by_hand(scripted):
         (0.0, "queued", 0.0), (0.0, "started", 0.5), (1.0, "paused", 0.0),
         (3.0, "queued", 0.0), (3.0, "started", 1.0), (6.5, "finished", 1.0),
     ]  # fmt: skip
+
+
+def _delivered(data: dict) -> dict[str, float]:
+    results = flowsim.run(scenario_from_dict(data, source="<shared>"), replications=1, seed=0, workers=1)
+    return dict(results.projects.set_index("project").delivered)
+
+
+def test_completions_that_fall_together_come_at_one_time():
+    """Three shared units; j2 (crew 3, effort 5) and j4 (crew 2, 2) from 0, j0 (crew 2, 2) from
+    2, j1 and j3 from 3.  j0 and j2 finish together at 8/3 in exact arithmetic; computed from
+    clock readings, one came an ulp after the other, and a decision between them would see
+    j2 still in progress (DESIGN section 7: everything at t before any decision at t)."""
+    jobs = [("j0", 2, 1.0, 2), ("j1", 3, 1.5, 3), ("j2", 0, 5.0, 3), ("j3", 3, 1.0, 1), ("j4", 0, 2.0, 2)]
+    delivered = _delivered({
+        "horizon": 30, "teams": {"T": {"capacity": 3, "focus": "shared"}},
+        "projects": [{"id": i, "arrival": a, "value": {"rate": 1}, "stages": [{"team": "T", "effort": e, "crew": c}]}
+                     for i, a, e, c in jobs],
+    })  # fmt: skip
+    assert delivered["j0"] == delivered["j2"]
+    assert delivered["j0"] == pytest.approx(8 / 3, rel=1e-12)
+
+
+def test_work_done_as_a_switching_table_reaches_no_productive_time():
+    """T (one unit) gives no productive time at 2 tasks (table [[1, 1], [2, 0]]).  a (effort 2)
+    runs alone on T from 0; p's T stage joins at 2, when p's U stage (effort 2) finishes, at
+    the instant a's work is done: a finishes then (rates are 0 from then on only for work not
+    done), and p's T stage runs alone, done at 3."""
+    delivered = _delivered({
+        "horizon": 50,
+        # U shared too, so p's U stage starts (at its admission) before a's T stage, and its
+        # completion at 2 comes first.
+        "teams": {"U": {"capacity": 1, "focus": "shared"},
+                  "T": {"capacity": 1, "focus": "shared", "switching": [[1, 1.0], [2, 0.0]]}},
+        "projects": [
+            {"id": "p", "value": {"rate": 1}, "stages": [{"team": "U", "effort": 2}, {"team": "T", "effort": 1}]},
+            {"id": "a", "value": {"rate": 1}, "stages": [{"team": "T", "effort": 2}]},
+        ],
+    })  # fmt: skip
+    assert delivered == {"a": 2.0, "p": 3.0}

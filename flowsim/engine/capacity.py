@@ -278,20 +278,24 @@ class CapacityMixin:
         n, capacity = len(team.running), team.capacity
         team.token += 1
         if not n or capacity <= 0:
+            rate = 0.0
             team.busy, team.rate_total = pool.set_rates(0.0, 0.0)
-            # A stage whose work was done at this very instant (its completion and the drop to
-            # no capacity fall together) finishes now, not when capacity returns.
-            share = pool.finished_without_capacity(_DONE)
-            if share is not None:
-                timer = Timeout(self.env, 0.0, (share.stage, team.token))
-                timer.callbacks.append(self._on_finish)
-            return
-        # Effort per time unit per stage, and capacity units each stage occupies, time-sliced.
-        team.busy, team.rate_total = pool.set_rates(capacity * team.curve(n / capacity) / n, capacity / n)
-        share, due = pool.next_finish()
+        else:
+            # Effort per time unit per stage, and capacity units each stage occupies, time-sliced
+            # (a switching table may give no productive time at all: rate 0).
+            rate = capacity * team.curve(n / capacity) / n
+            team.busy, team.rate_total = pool.set_rates(rate, capacity / n)
+        if rate > 0:
+            share, due = pool.next_finish()
+        else:
+            # Nothing progresses now, but a stage whose work was done at this very instant (its
+            # completion and the change fall together) finishes now, not when work resumes.
+            share, due = pool.finished_without_capacity(_DONE), 0.0
         if share is not None:
             timer = Timeout(self.env, due, (share.stage, team.token))
             timer.callbacks.append(self._on_finish)
+        if capacity <= 0:
+            return  # no stage holds a share: those that joined have not started
         if team.not_started:
             for stage in team.not_started:
                 self._note_start(stage, now)

@@ -20,6 +20,10 @@ from __future__ import annotations
 
 import heapq
 import math
+import sys
+
+# What is left of a member's work below this share of its target reading is rounding residue.
+_RESIDUE = 64 * sys.float_info.epsilon
 
 
 class CrewClock:
@@ -145,9 +149,10 @@ class SharedPool:
                 entry = self._top(crew)
                 if entry is not None:
                     target, seq, share = entry
-                    due = (target - clock.work) / clock.rate
-                    if due < 0.0:
-                        due = 0.0
+                    left = target - clock.work
+                    # Within rounding of the clock's reading it is done now: two completions that
+                    # fall together must not come one ulp apart, with a decision between them.
+                    due = 0.0 if left <= _RESIDUE * max(1.0, abs(target)) else left / clock.rate
                     if due < best_due or (due == best_due and seq < best_seq):
                         best, best_due, best_seq = share, due, seq
         return best, best_due
