@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+import pytest
 
 import flowsim
 from flowsim.engine.setup import build_rules, make_setup
@@ -20,6 +21,7 @@ from flowsim.engine.simulation import Simulation
 from flowsim.engine.state import ACTIVE, STAGE_STATUS_NAMES, STATUS_NAMES, WAITING
 from flowsim.policies import unregister
 from flowsim.policies.intake import AdmitAll
+from flowsim.policies.protocol import InterventionRule
 from flowsim.policies.sequencing import Cd3
 from flowsim.scenario.load import read_yaml, scenario_from_dict
 from flowsim.world import sample_world
@@ -77,6 +79,20 @@ class _Keeper(Cd3):
         return super().priority(project, now)
 
 
+class _ProgressKeeper(InterventionRule):
+    """Reviews every time unit and keeps each active project's view and progress."""
+
+    progress: ClassVar[list] = []  # (view, time, each stage's effort done then)
+
+    def decision_times(self, horizon):
+        return [float(t) for t in range(1, int(horizon))]
+
+    def review(self, portfolio):
+        for view in portfolio.active:
+            self.progress.append((view, portfolio.now, [stage.done(portfolio.now) for stage in view.stages]))
+        return []
+
+
 class _PortfolioKeeper(AdmitAll):
     """admit_all that keeps the portfolio view it is shown."""
 
@@ -87,23 +103,29 @@ class _PortfolioKeeper(AdmitAll):
         return super().decide(candidate, portfolio)
 
 
-def test_results_and_kept_views_still_read_after_the_run():
+@pytest.mark.parametrize("focus", ["single", "shared"])
+def test_results_and_kept_views_still_read_after_the_run(focus):
     flowsim.register("sequencing", "test_keeper", replace=True)(_Keeper)
     flowsim.register("intake", "test_portfolio_keeper", replace=True)(_PortfolioKeeper)
+    flowsim.register("intervention", "test_progress_keeper", replace=True)(_ProgressKeeper)
     try:
         data, source = read_yaml(ROOT / "scenarios" / "teaching" / "cost_of_delay.yaml")
-        data["policies"] = {"keeper": {"sequencing": "test_keeper", "intake": "test_portfolio_keeper"}}
+        data["policies"] = {"keeper": {"sequencing": "test_keeper", "intake": "test_portfolio_keeper",
+                                       "intervention": "test_progress_keeper"}}
         data["horizon"] = 12  # work still under way at the horizon
+        for team in data["teams"].values():
+            team["focus"] = focus
         scenario = scenario_from_dict(data, source=source)
         setup = make_setup(scenario)
         world = sample_world(scenario, scenario.seed, 0)
         rules = build_rules(scenario, setup, "keeper", scenario.policies["keeper"], scenario.seed, 0)
-        _Keeper.seen, _PortfolioKeeper.kept = [], []
+        _Keeper.seen, _ProgressKeeper.progress, _PortfolioKeeper.kept = [], [], []
         simulation = Simulation(setup, world, rules)
         record = simulation.run()
     finally:
         unregister("sequencing", "test_keeper")
         unregister("intake", "test_portfolio_keeper")
+        unregister("intervention", "test_progress_keeper")
     assert _Keeper.seen and _PortfolioKeeper.kept
     by_id = {p.id: p for p in simulation.projects}
     for view in _Keeper.seen:
@@ -112,6 +134,11 @@ def test_results_and_kept_views_still_read_after_the_run():
         assert view.status == STATUS_NAMES[project.status]
         assert view.remaining_work(world.horizon) == project.remaining_work(world.horizon)
         assert [s.status for s in view.stages] == [STAGE_STATUS_NAMES[s.status] for s in project.stages]
+    # Progress read after the run is the progress made by the horizon: never less than seen before.
+    assert any(s.status == "running" for view, _, _ in _ProgressKeeper.progress for s in view.stages)
+    for view, now, done in _ProgressKeeper.progress:
+        after = [stage.done(world.horizon) for stage in view.stages]
+        assert all(a >= d - 1e-9 for a, d in zip(after, done, strict=True)), (view.id, now, done, after)
     # A kept portfolio view lists the projects active (and waiting) at the horizon.
     portfolio = _PortfolioKeeper.kept[-1]
     assert sorted(v.id for v in portfolio.active) == sorted(p.id for p in by_id.values() if p.status == ACTIVE)

@@ -291,12 +291,14 @@ class Simulation(CapacityMixin):
         self.env._queue.clear()
 
     def _close(self, now: float) -> None:
-        """Account for work still running at the horizon (costs, tallies)."""
+        """Account for work still running at the horizon (costs, tallies), and note its
+        progress: charging moves a stage's ``since``, and views a rule kept read ``done``."""
         for team in self.teams:
             team.close(now)
             if team.shared:
                 self._pools[team.index].advance(now, self.rho)
             for stage in team.running:
+                stage.done = stage.done_at(now)
                 self._charge(stage, now)
 
     # --------------------------------------------------------- event handlers
