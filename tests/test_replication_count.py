@@ -154,7 +154,7 @@ def test_interrupted_target_run_resumes_to_the_same_stop(small, targeted, tmp_pa
         execute(small, target_ci=0.02, max_replications=MAX, out=tmp_path, resume=True)
 
 
-def test_cli_reports_what_was_reached(small_file, tmp_path):
+def test_cli_reports_what_was_reached(small_file, full, tmp_path):
     runner = CliRunner()
     base = ["run", str(small_file), "--workers", "2", "--max-replications", str(MAX)]
 
@@ -164,7 +164,8 @@ def test_cli_reports_what_was_reached(small_file, tmp_path):
         return next(line for line in result.output.splitlines() if line.startswith(("target", "max")))
 
     line = outcome("--target-ci", str(TARGET), "--out", str(tmp_path / "a"))
-    assert line.startswith("target reached after 40 replications: half-width ")
+    expected = first_boundary_meeting(full, TARGET, 10, default_chunk_size(MAX))  # the rule, by brute force
+    assert line.startswith(f"target reached after {expected} replications: half-width ")
     assert " <= " in line and "(0.015 x baseline mean " in line
     line = outcome("--target-ci", "0.001", "--out", str(tmp_path / "b"))
     assert line.startswith(f"max replications reached: {MAX} replications, half-width ")
