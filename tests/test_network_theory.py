@@ -304,7 +304,8 @@ def test_shared_team_without_switching_is_mmc_in_number(horizon):
     """c = 3, lambda = 2.4, mu = 1 (rho = 0.8), focus shared, switching none: N is M/M/3's
     birth-death chain, so W = C(3, 2.4) / 0.6 + 1 = 2.079 (Little); by PASTA an arrival finds
     at least 3 projects with probability C(3, 2.4) and none with probability pi_0.  No stage
-    ever waits to start.  Relaxation time 30 against batches of about 700 time units.
+    ever waits to start, but the team's queue (stages beyond one per unit) has M/M/3's mean.
+    Relaxation time 30 against batches of about 700 time units.
 
     The crew cap is what makes this M/M/3 rather than one fast server: a lone stage runs at
     rate 1, not 3.  Were it not capped, N would be that of M/M/1 with rate c mu and
@@ -340,6 +341,11 @@ def test_shared_team_without_switching_is_mmc_in_number(horizon):
     empty = batch_means(n == 0)
     check("shared c=3 (none) P(found empty)", empty, pi[0])
     rules_out("one fast server (M/M/1, rate c mu)", empty, pi[0], 1 - lam / (c * mu))
+    # The team's queue is the stages in progress beyond one per unit (what would wait were the
+    # team to work one stage per unit): over time, M/M/3's mean queue C(3, 2.4) rho / (1 - rho).
+    timeline = results.team_timeline
+    queue = timeline[timeline.time >= WARMUP * horizon].queue.to_numpy(dtype=float)
+    check("shared c=3 (none) mean queue = M/M/3 Lq", batch_means(queue), erlang_c(c, a) * (a / c) / (1 - a / c))
 
 
 # --------------------------------------------------------------------------- switching curves

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -196,7 +197,9 @@ def test_pause_and_cancel_on_a_shared_team_by_hand(scripted):
     4), b (6) and c (1) arrive at 0: a and b share, c waits.  At 1, a is paused (0.5 done) and
     goes back to the funnel behind c, which is admitted: b and c share.  c is done at 3 (1 at
     1/2), and b (1.5 done) is cancelled then; a comes back alone with 3.5 left: done at 6.5.
-    Capacity held: a 0.5 x 1 + 1 x 3.5 = 4, b 0.5 x 3 = 1.5, c 0.5 x 2 = 1 unit-time."""
+    Capacity held: a 0.5 x 1 + 1 x 3.5 = 4, b 0.5 x 3 = 1.5, c 0.5 x 2 = 1 unit-time.
+    The team's queue is the stages in progress beyond one per unit: 1 from 0 to 3, then 0,
+    so its time-average over the horizon is 3 / 20 and its largest 1."""
     job = {"value": {"rate": 0}, "arrival": 0}
     data = {
         "horizon": 20,
@@ -212,6 +215,10 @@ def test_pause_and_cancel_on_a_shared_team_by_hand(scripted):
     assert dict(rows.status) == {"a": "delivered", "b": "cancelled", "c": "delivered"}
     assert rows.delivered["a"] == 6.5 and rows.delivered["c"] == 3.0
     assert dict(-rows.npv) == {"a": 40.0, "b": 15.0, "c": 10.0}
+    team = results.teams.iloc[0]
+    assert (team.mean_queue, team.max_queue) == (pytest.approx(3 / 20), 1)
+    queue = results.team_timeline.set_index("time").queue
+    assert list(queue.loc[[0.0, 1.0, 2.0, 3.0, 4.0]]) == [1, 1, 1, 0, 0]
     e = results.events
     started = e[(e.event == "started") & (e.time == 0)]
     assert dict(zip(started.project, started.units, strict=True)) == {"a": 0.5, "b": 0.5}
@@ -261,3 +268,21 @@ def test_work_done_as_a_switching_table_reaches_no_productive_time():
         ],
     })  # fmt: skip
     assert delivered == {"a": 2.0, "p": 3.0}
+
+
+def test_a_multitasking_team_is_the_observed_constraint():
+    """scenarios/teaching/wip_limits.yaml: dev (2 people, shared, Weinberg) against one tester.
+    With 8 projects active, dev juggles 4 tasks per person and is always busy, while the tester
+    is busy a tenth of the time: dev is the constraint, though none of its stages ever waits
+    in a queue.  Its queue is the stages in progress beyond one per person, here up to 6; with
+    at most 2 projects active it is never above 0."""
+    from flowsim.report import observed_constraint
+
+    scenario = flowsim.load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / "teaching" / "wip_limits.yaml")
+    results = flowsim.run(scenario, replications=5, seed=1, workers=1, policies=["push-cd3", "wip2-cd3", "wip8-cd3"])
+    for policy in ("push-cd3", "wip8-cd3"):
+        ranked = observed_constraint(results.teams, results.team_timeline, policy)
+        assert ranked.team.iloc[0] == "dev", (policy, ranked)
+    teams = results.teams.assign(team=results.teams.team.astype(str)).set_index(["policy", "team"])
+    assert teams.loc[("wip8-cd3", "dev"), "max_queue"].max() == 8 - 2
+    assert teams.loc[("wip2-cd3", "dev"), "max_queue"].max() == 0

@@ -277,6 +277,9 @@ class CapacityMixin:
         pool.advance(now, self.rho)  # progress and held capacity so far, at the old rates
         n, capacity = len(team.running), team.capacity
         team.token += 1
+        team.excess = n - capacity if n > capacity else 0  # its queue (teams.py)
+        if team.excess > team.max_queue:
+            team.max_queue = team.excess
         if not n or capacity <= 0:
             rate = 0.0
             team.busy, team.rate_total = pool.set_rates(0.0, 0.0)

@@ -67,7 +67,8 @@ class PortfolioState:
         return self._team(team).busy
 
     def queue_length(self, team: str) -> int:
-        return self._team(team).queued
+        team_state = self._team(team)
+        return team_state.queued + team_state.excess
 
     def team_wip(self, team: str) -> int:
         return self._team(team).wip

@@ -64,6 +64,7 @@ class TeamState:
         "cost_rate",
         "curve",
         "effort_area",
+        "excess",
         "grid",
         "index",
         "last",
@@ -101,6 +102,11 @@ class TeamState:
         self.curve = curve
         self.token = 0  # the valid completion timer of a shared team carries this
         self.queued = 0  # len(queue), kept as a plain number: it is read at every event
+        # Shared focus: nothing queues, but the stages in progress beyond one per unit are work
+        # that time-slicing delays, which would queue were the team to work them one per unit:
+        # that is its queue in the tallies and the team timeline (with no switching loss, exactly
+        # the M/M/c queue).  Always 0 on a single-focus team.
+        self.excess = 0
         self.running: dict = {}  # StageState -> None, in start order
         # Shared focus: stages that joined the team while it had no capacity to share; each is
         # logged as started when it first receives some (DESIGN section 9, ``started``).
@@ -131,11 +137,11 @@ class TeamState:
         dt = now - self.last
         if dt > 0:
             self.busy_area += self.busy * dt
-            self.queue_area += self.queued * dt
+            self.queue_area += (self.queued + self.excess) * dt
             self.capacity_area += self.capacity * dt
             self.effort_area += self.rate_total * dt
             if self.next_sample < now:
-                self.timeline.append((self.last, self.busy, self.queued))
+                self.timeline.append((self.last, self.busy, self.queued + self.excess))
                 grid = self.grid
                 at = bisect_left(grid, now)  # the least point not below ``now``
                 self.next_sample = grid[at] if at < len(grid) else math.inf
@@ -144,4 +150,4 @@ class TeamState:
     def close(self, horizon: float) -> None:
         """Bring the tallies to the horizon and note the final levels."""
         self.advance(horizon)
-        self.timeline.append((horizon, self.busy, self.queued))
+        self.timeline.append((horizon, self.busy, self.queued + self.excess))
