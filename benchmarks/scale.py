@@ -15,11 +15,11 @@ shares it, and garbage is collected before each timed run.
 
 ``--standard`` also runs a variant with every value profile set to standard, where
 value and cd3 ranks do not change with time at all.  ``--shared`` also runs one
-where every team has ``focus: shared``: nothing queues, every admitted stage is
-in progress at once (about 2,100 at 5,000 projects), and a shared team's crew
-clocks (flowsim/engine/sharing.py) must keep each event O(log n); before them, a
-change of rates visited every stage in progress, and fifo grew 6.4x from 200 to
-2,000 projects.
+where every team has ``focus: shared``: every admitted stage is in progress at
+once (about 2,100 at 5,000 projects; its "max queue" is the stages beyond one
+per unit), and a shared team's crew clocks (flowsim/engine/sharing.py) must keep
+each event O(log n); before them, a change of rates visited every stage in
+progress, and fifo grew 16.5x from 200 to 5,000 projects.
 
     .venv/bin/python benchmarks/scale.py [--replications 2] [--sizes 200,5000] [--standard] [--shared]
 """
