@@ -39,8 +39,8 @@ def observed_constraint(teams_df: pd.DataFrame, team_timeline_df: pd.DataFrame, 
     Returns one row per team, most constraining first, with columns:
     ``team``; ``utilisation`` (mean over replications of busy capacity-time /
     capacity-time, 0-1); ``mean_queue`` (mean over replications of the
-    time-weighted number of stages waiting); ``max_queue`` (largest queue seen
-    in any replication); ``queue_share`` (share of timeline points, over all
+    time-weighted number of stages waiting; on a shared team, in progress beyond one per
+    unit); ``max_queue`` (largest queue seen in any replication); ``queue_share`` (share of timeline points, over all
     replications, at which the team had a queue, 0-1); ``score`` (sum of the
     team's ranks by utilisation and by mean queue, 1 = highest; lower is more
     constraining); ``constraint`` (True for the first row only).  Ties on the
@@ -346,7 +346,7 @@ def _constraint(results, data: ReportData) -> str:
     top = baseline.iloc[0]
     evidence = (
         f"<b>{escape(str(top['team']))}</b>: busy {top['utilisation']:.0%} of its capacity, "
-        f"{top['mean_queue']:.1f} stages waiting on average (at most {top['max_queue']:.0f}), "
+        f"{top['mean_queue']:.1f} stages in its queue on average (at most {top['max_queue']:.0f}), "
         f"and a queue at {top['queue_share']:.0%} of the timeline points"
     )
     if _constrains(top):

@@ -286,3 +286,38 @@ def test_a_multitasking_team_is_the_observed_constraint():
     teams = results.teams.assign(team=results.teams.team.astype(str)).set_index(["policy", "team"])
     assert teams.loc[("wip8-cd3", "dev"), "max_queue"].max() == 8 - 2
     assert teams.loc[("wip2-cd3", "dev"), "max_queue"].max() == 0
+
+
+def test_a_shared_teams_largest_queue_is_one_held_for_some_time():
+    """dev (2 units, shared) drops to 1 unit at 2, the instant a (effort 2) finishes; b (4)
+    goes on alone.  Within that instant the drop comes first, so for no time at all two stages
+    share one unit: the team never has a queue, and its largest is 0, not 1."""
+    results = flowsim.run(scenario_from_dict({
+        "horizon": 10,
+        "teams": {"dev": {"capacity": 2, "focus": "shared", "capacity_changes": [{"at": 2, "capacity": 1}]}},
+        "projects": [{"id": pid, "value": {"rate": 1}, "stages": [{"team": "dev", "effort": effort}]}
+                     for pid, effort in (("a", 2), ("b", 4))],
+    }, source="<max queue>"), replications=1, workers=1)  # fmt: skip
+    team = results.teams.iloc[0]
+    assert (team.mean_queue, team.max_queue) == (0.0, 0)
+    assert (results.team_timeline.queue == 0).all()
+
+
+def test_a_start_left_and_resumed_within_an_instant_keeps_its_share(scripted):
+    """dev (1 unit, shared): b's stage runs from 0.  a's qa stage (effort 1) ends at 1 and its
+    dev stage starts beside b's, holding 1/2; a review at 1 pauses a, and admit_all takes it
+    back at once; c (arriving at 1) joins too.  The first start held 1/2 (for no time); the
+    second, with three stages on the unit, 1/3."""
+    results = flowsim.run(scenario_from_dict({
+        "horizon": 10, "teams": {"dev": {"capacity": 1, "focus": "shared"}, "qa": {"capacity": 1}},
+        "projects": [
+            {"id": "a", "value": {"rate": 1}, "stages": [{"team": "qa", "effort": 1}, {"team": "dev", "effort": 2}]},
+            {"id": "b", "value": {"rate": 1}, "stages": [{"team": "dev", "effort": 3}]},
+            {"id": "c", "arrival": 1, "value": {"rate": 1}, "stages": [{"team": "dev", "effort": 1}]},
+        ],
+        "policies": {"p": {"intervention": {"rule": scripted, "script": [[1, "pause", "a", "hold"]]}}},
+    }, source="<settle>"), replications=1, workers=1)  # fmt: skip
+    e = results.events
+    a = e[(e.project == "a") & (e.team == "dev") & (e.event == "started")]
+    assert list(a.time) == [1.0, 1.0]
+    assert list(a.units) == [pytest.approx(1 / 2), pytest.approx(1 / 3)]

@@ -278,8 +278,6 @@ class CapacityMixin:
         n, capacity = len(team.running), team.capacity
         team.token += 1
         team.excess = n - capacity if n > capacity else 0  # its queue (teams.py)
-        if team.excess > team.max_queue:
-            team.max_queue = team.excess
         if not n or capacity <= 0:
             rate = 0.0
             team.busy, team.rate_total = pool.set_rates(0.0, 0.0)
@@ -314,7 +312,7 @@ class CapacityMixin:
         self._log(now, project, stage, ev.STARTED, stage.share.clock.units)
         # Others may join at this instant and shrink the share: the decision ending the instant
         # writes the share the stage then holds (``_settle_started_units``).
-        self._unsettled.append((len(self.log) - 1, stage))
+        self._unsettled.append((len(self.log) - 1, stage, self._token[stage.uid]))  # leaving bumps it
 
     def _withdraw(self, project, now: float) -> None:
         """Take every stage of a project off its team (running ones keep their progress)."""

@@ -115,7 +115,8 @@ class Simulation(CapacityMixin):
         self._decision_pending = False
         self._review_due = False
         self._changed: list[TeamState] = []  # teams to dispatch at the next decision
-        self._unsettled: list[tuple[int, StageState]] = []  # shared starts logged at this instant
+        # Shared starts logged at this instant: (log row, stage, its token then).
+        self._unsettled: list[tuple[int, StageState, int]] = []
         self._by_id: dict[str, ProjectState] | None = None  # projects by id, for intervention actions
 
         sequencing = rules.sequencing
@@ -375,10 +376,11 @@ class Simulation(CapacityMixin):
     def _settle_started_units(self) -> None:
         """A stage started on a shared team logs the share it holds once everything at the
         instant is done, not at its own start: two stages starting together both hold half
-        the team, whichever started first.  (A stage that left meanwhile keeps its row.)"""
-        log = self.log
-        for index, stage in self._unsettled:
-            if stage.share is not None:
+        the team, whichever started first.  A stage that left meanwhile keeps its row, even if
+        it came back at the same instant (leaving bumps its token)."""
+        log, tokens = self.log, self._token
+        for index, stage, token in self._unsettled:
+            if stage.share is not None and tokens[stage.uid] == token:
                 row = log[index]
                 log[index] = (*row[:5], stage.share.clock.units, row[6])
         self._unsettled.clear()

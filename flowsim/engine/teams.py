@@ -140,6 +140,11 @@ class TeamState:
             self.queue_area += (self.queued + self.excess) * dt
             self.capacity_area += self.capacity * dt
             self.effort_area += self.rate_total * dt
+            # A shared team's queue counts at its largest over a spell of time, not within an
+            # instant, where stages come and go one after another (a single-focus team's maximum
+            # is taken as stages are queued, README "max_queue").
+            if self.excess > self.max_queue:
+                self.max_queue = self.excess
             if self.next_sample < now:
                 self.timeline.append((self.last, self.busy, self.queued + self.excess))
                 grid = self.grid
