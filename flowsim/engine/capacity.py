@@ -238,9 +238,7 @@ class CapacityMixin:
             pool.advance(now, self.rho)
             self._charge(stage, now)
             stage.done, self._remaining[stage.uid] = pool.leave(share, self._remaining[stage.uid])
-            stage.share = None
-            team.busy -= share.clock.units
-            team.rate_total -= share.clock.rate
+            stage.share = None  # the team's busy units and rate are set anew by ``_reshare``
             team.not_started.pop(stage, None)
         self._token[stage.uid] += 1
         del team.running[stage]
