@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.3.1"
+__version__ = "0.3.2"
 
 import os
 from collections.abc import Callable, Sequence

@@ -268,6 +268,43 @@ def check_capacity(data: dict, events: pd.DataFrame, team_timeline: pd.DataFrame
                 assert b == (levels[k] if k >= 0 else 0), f"{policy}/{replication} {team} busy at {t}"
 
 
+def check_queues(events: pd.DataFrame, teams: pd.DataFrame, horizon: float) -> None:
+    """(a') replay each team's queue from the log: a stage joins it when ``queued`` or preempted,
+    leaves it when ``started`` or when its project is cancelled or paused (a project-level row).
+    ``mean_queue`` is the time average of the levels the replay holds once each instant is done,
+    and ``max_queue`` the largest of them: a level within an instant lasts no time."""
+    for (policy, replication), log in events.groupby(["policy", "replication"], observed=True, sort=False):
+        waiting = defaultdict(set)  # team -> {(project, stage)}
+        held: dict[str, list[tuple[float, int]]] = defaultdict(list)  # team -> [(time, level after)]
+        for row in log.itertuples(index=False):
+            if not isinstance(row.stage, str):
+                if row.event in ("cancelled", "paused"):
+                    for team, stages in waiting.items():
+                        gone = {key for key in stages if key[0] == row.project}
+                        if gone:
+                            stages -= gone
+                            held[team].append((row.time, len(stages)))
+                continue
+            key, team = (row.project, row.stage), row.team
+            if row.event == "queued" or (row.event == "paused" and row.reason.startswith("preempted")):
+                waiting[team].add(key)
+            elif row.event == "started":
+                waiting[team].discard(key)
+            else:
+                continue
+            held[team].append((row.time, len(waiting[team])))
+        rows = teams[(teams["policy"] == policy) & (teams["replication"] == replication)].set_index("team")
+        for team, row in rows.iterrows():
+            steps = held.get(team, [])
+            # The level at the end of each instant holds until the next instant (or the horizon).
+            last = {t: level for t, level in steps if t < horizon}
+            times = sorted(last)
+            spans = [(last[t], end - t) for t, end in zip(times, [*times[1:], horizon][: len(times)], strict=True)]
+            where = f"{policy}/{replication} {team}"
+            assert row["mean_queue"] == pytest.approx(sum(q * dt for q, dt in spans) / horizon, abs=1e-12), where
+            assert row["max_queue"] == max((q for q, _ in spans), default=0), where
+
+
 def check_work(events: pd.DataFrame, projects: pd.DataFrame, worlds: dict, horizon: float) -> None:
     """(b) effort worked per finished stage = realised remaining effort; delivered => every stage finished once."""
     for (policy, replication), log in events.groupby(["policy", "replication"], observed=True, sort=False):
@@ -442,6 +479,7 @@ def test_engine_invariants(data, seed):
     scenario, results, worlds = run(data, seed)
     projects, events = results.projects, results.events
     check_capacity(data, events, results.team_timeline)
+    check_queues(events, results.teams, scenario.horizon)
     check_work(events, projects, worlds, scenario.horizon)
     check_values(projects)
     check_paired(projects)

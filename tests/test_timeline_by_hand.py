@@ -349,13 +349,14 @@ def test_teams_utilisation_and_queues(fifo):
     assert teams["B"]["productive"] == approx(b_busy / b_capacity)
     # Queue length of A: 3 on [0,3), 2 on [3,5), 3 on [5,7), 2 on [7,8), 1 on [8,20),
     # 0 on [20,21), 1 on [21,22), 0 after.  B: 1 on [7,8), 2 on [8,10), 1 on [10,13).
-    a_queue = 3 * 3 + 2 * 2 + 3 * 2 + 2 * 1 + 1 * 12 + 0 * 1 + 1 * 1
-    b_queue = 1 * 1 + 2 * 2 + 1 * 3
-    assert teams["A"]["mean_queue"] == approx(a_queue / 40)
-    assert teams["B"]["mean_queue"] == approx(b_queue / 40)
-    # The maximum is instantaneous: at t=0 all four A stages are queued before the first starts.
-    assert teams["A"]["max_queue"] == 4
-    assert teams["B"]["max_queue"] == 2
+    a_levels = [(3, 3), (2, 2), (3, 2), (2, 1), (1, 12), (0, 1), (1, 1)]  # (queue, how long)
+    b_levels = [(1, 1), (2, 2), (1, 3)]
+    assert teams["A"]["mean_queue"] == approx(sum(q * dt for q, dt in a_levels) / 40)
+    assert teams["B"]["mean_queue"] == approx(sum(q * dt for q, dt in b_levels) / 40)
+    # The maximum is of the levels held for some time: at t=0 all four A stages are queued
+    # before the first starts, but only three ever wait.
+    assert teams["A"]["max_queue"] == max(q for q, _ in a_levels) == 3
+    assert teams["B"]["max_queue"] == max(q for q, _ in b_levels) == 2
 
 
 def _level(t: float, changes: list[tuple[float, int]]) -> int:

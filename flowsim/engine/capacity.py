@@ -120,8 +120,6 @@ class CapacityMixin:
             team.queue.push(stage, key, now)
             project.queued += 1
         team.queued += 1
-        if team.queued > team.max_queue:
-            team.max_queue = team.queued
         self._mark(team)
         return rank_later
 
@@ -145,10 +143,6 @@ class CapacityMixin:
             team.queued -= 1
             stage.project.queued -= 1
             self._start(stage, team, now)
-        # Preempted stages re-enter the queue before the stage that displaced them leaves
-        # it: the queue's length counts once dispatch is done.
-        if team.queued > team.max_queue:
-            team.max_queue = team.queued
 
     def _preempt_for(self, stage: StageState, team: TeamState, now: float) -> bool:
         """Free enough units for ``stage`` from running stages of strictly lower priority,

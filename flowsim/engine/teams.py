@@ -136,17 +136,18 @@ class TeamState:
         """
         dt = now - self.last
         if dt > 0:
+            queue = self.queued + self.excess
             self.busy_area += self.busy * dt
-            self.queue_area += (self.queued + self.excess) * dt
+            self.queue_area += queue * dt
             self.capacity_area += self.capacity * dt
             self.effort_area += self.rate_total * dt
-            # A shared team's queue counts at its largest over a spell of time, not within an
-            # instant, where stages come and go one after another (a single-focus team's maximum
-            # is taken as stages are queued, README "max_queue").
-            if self.excess > self.max_queue:
-                self.max_queue = self.excess
+            # The largest queue held for some time, like its mean: within an instant stages come
+            # and go one after another, and a level that lasts no time is no stage waiting
+            # (README "max_queue").
+            if queue > self.max_queue:
+                self.max_queue = queue
             if self.next_sample < now:
-                self.timeline.append((self.last, self.busy, self.queued + self.excess))
+                self.timeline.append((self.last, self.busy, queue))
                 grid = self.grid
                 at = bisect_left(grid, now)  # the least point not below ``now``
                 self.next_sample = grid[at] if at < len(grid) else math.inf
