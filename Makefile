@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SCENARIO ?= scenarios/default.yaml
 OUT ?= results/default
 
-.PHONY: run test test-slow lint bench clean
+.PHONY: run test test-slow lint bench notebooks clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ test: $(VENV)/.installed-dev
 
 test-slow: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -m slow
+
+# JupyterLab is not in the quick start's install: it is large, and only the notebooks need it.
+notebooks: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[notebooks]'
+	$(BIN)/jupyter lab notebooks/
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/engine.py

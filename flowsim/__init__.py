@@ -39,7 +39,7 @@ def run(
     *,
     replications: int | None = None,
     seed: int | None = None,
-    policies: Sequence[str] | None = None,
+    policies: Sequence[str] | str | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
     out: str | os.PathLike | None = None,
@@ -52,6 +52,7 @@ def run(
 ) -> Results:
     """Simulate every policy (or those named) on the same worlds; what ``flowsim run`` does.
 
+    ``policies`` is a name or a list of names (the first in the file is the baseline).
     ``replications`` defaults to 100 (with ``target_ci``: the minimum, default 10);
     ``seed`` to the scenario's; ``workers`` to all cores.  ``scheduler`` is a Dask
     address or ``"local"`` (needs ``flowsim[dask]``).  With ``out`` the results are

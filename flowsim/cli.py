@@ -119,9 +119,8 @@ def run(
         if resume and not (folder / "manifest.json").is_file():
             typer.echo(f"note: no run to resume in {folder}/: starting it afresh", err=True)
 
-        def replacing(old: dict) -> None:  # a fresh run empties a folder holding a run: say which
-            if not quiet:
-                typer.echo(replacing_note(folder, old), err=True)
+        def replacing(old: dict) -> None:  # a fresh run replaces a folder's run: say which, even when quiet
+            typer.echo(replacing_note(folder, old), err=True)
 
         try:
             with ProgressReporter(quiet, at_most=target_ci is not None) as progress:

@@ -80,12 +80,12 @@ def run_on_dask(
     work: Callable[[tuple], tuple[str, dict]],
     tasks: Sequence[tuple],
     *,
-    scheduler: str,
-    workers: int,
+    client: Any,
     on_result: Callable[[str, dict], bool],
 ) -> None:
-    """Run ``work(task)`` for every task on the cluster; ``on_result(name, tables)`` as each
-    finishes, in completion order; it returns True to stop (pending tasks are cancelled).
+    """Run ``work(task)`` for every task on the cluster of ``client`` (``dask_client``);
+    ``on_result(name, tables)`` as each finishes, in completion order; it returns True to
+    stop (pending tasks are cancelled).
 
     Tasks are submitted in order and at most two per worker thread are in flight,
     so the first chunks finish first and a stopped run wastes little.
@@ -94,38 +94,37 @@ def run_on_dask(
     from .policies.registry import UnknownRule
 
     distributed = _distributed()
-    with dask_client(scheduler, workers) as client:
-        for spec, folder in imported_rules():
-            client.run(import_rules, spec, folder)
-        threads = sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values())
-        ahead = 2 * max(1, threads)
-        queue = list(tasks)
-        submitted = []
+    for spec, folder in imported_rules():
+        client.run(import_rules, spec, folder)
+    threads = sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values())
+    ahead = 2 * max(1, threads)
+    queue = list(tasks)
+    submitted = []
 
-        def submit():
-            # pure=False: a chunk writes files, so Dask must not deduplicate or cache it.
-            submitted.append(client.submit(work, queue.pop(0), pure=False))
-            return submitted[-1]
+    def submit():
+        # pure=False: a chunk writes files, so Dask must not deduplicate or cache it.
+        submitted.append(client.submit(work, queue.pop(0), pure=False))
+        return submitted[-1]
 
-        pending = distributed.as_completed([submit() for _ in range(min(ahead, len(queue)))])
-        try:
-            for future in pending:
-                try:
-                    name, tables = future.result()
-                except UnknownRule as error:  # the scenario validated here: the worker lacks the rule
-                    raise FlowsimError(
-                        f"--scheduler must reach workers that know every rule of the scenario, got a worker "
-                        f"without the {error.kind} rule {error.name!r} (install it there as a flowsim.rules "
-                        "entry point, or pass --rules a file the workers see at the same path)"
-                    ) from None
-                if on_result(name, tables):
-                    # Let the chunks already in flight finish: a cancelled task may still be
-                    # running on its worker and would write its files after the run ended.
-                    distributed.wait(submitted)
-                    return
-                if queue:
-                    pending.add(submit())
-        except BaseException:
-            for future in submitted:
-                future.cancel()
-            raise
+    pending = distributed.as_completed([submit() for _ in range(min(ahead, len(queue)))])
+    try:
+        for future in pending:
+            try:
+                name, tables = future.result()
+            except UnknownRule as error:  # the scenario validated here: the worker lacks the rule
+                raise FlowsimError(
+                    f"--scheduler must reach workers that know every rule of the scenario, got a worker "
+                    f"without the {error.kind} rule {error.name!r} (install it there as a flowsim.rules "
+                    "entry point, or pass --rules a file the workers see at the same path)"
+                ) from None
+            if on_result(name, tables):
+                # Let the chunks already in flight finish: a cancelled task may still be
+                # running on its worker and would write its files after the run ended.
+                distributed.wait(submitted)
+                return
+            if queue:
+                pending.add(submit())
+    except BaseException:
+        for future in submitted:
+            future.cancel()
+        raise

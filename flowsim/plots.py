@@ -389,7 +389,10 @@ def cycle_time_distribution(projects: pd.DataFrame, ax: Axes | None = None, *, u
     ax.set_ylim(0, 1.02)
     ax.set_xlim(left=0)
     ax.set_title("Cycle time of delivered projects")
-    ax.legend(loc="lower right", fontsize="small", title="policy")
+    if ax.get_lines()[:-1]:  # the curves drawn, besides the P90 line
+        ax.legend(loc="lower right", fontsize="small", title="policy")
+    else:  # an empty legend is a matplotlib warning on the user's terminal
+        ax.text(0.5, 0.5, "no project delivered", transform=ax.transAxes, ha="center", va="center", color="0.4")
     ax.grid(alpha=0.3)
     return ax
 

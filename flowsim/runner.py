@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import hashlib
 import json
 import os
@@ -178,10 +179,11 @@ def run_chunks(
     timeline_step: float | None,
     root: str | None,
     on_chunk: Callable[[str, int, dict[str, pa.Table]], bool | None],
-    scheduler: str | None = None,
+    client=None,
 ) -> None:
     """Simulate ``chunks``; ``on_chunk(name, replications, tables)`` is called as each
-    completes (in completion order) and returns True to stop the run."""
+    completes (in completion order) and returns True to stop the run.  With a Dask
+    ``client`` they run on its cluster, else in local processes."""
     tasks = [(scenario, tuple(policies), seed, first, last, timeline_step, root) for first, last in chunks]
     sizes = {chunk_name(first, last): last - first + 1 for first, last in chunks}
 
@@ -190,10 +192,10 @@ def run_chunks(
 
     if not tasks:
         return
-    if scheduler is not None:
+    if client is not None:
         from .distributed import run_on_dask
 
-        run_on_dask(_work, tasks, scheduler=scheduler, workers=workers, on_result=on_result)
+        run_on_dask(_work, tasks, client=client, on_result=on_result)
     elif workers <= 1 or len(tasks) <= 1:
         for task in tasks:
             if on_result(*_work(task)):
@@ -232,9 +234,15 @@ def manifest_for(
     }
 
 
-def resolve_policies(scenario: Scenario, names: Sequence[str] | None) -> list[str]:
+def resolve_policies(scenario: Scenario, names: Sequence[str] | str | None) -> list[str]:
+    """The selected policies in the scenario's order (the first is the baseline); all by default."""
     if not names:
         return list(scenario.policies)
+    if isinstance(names, str):  # ``flowsim.run(..., policies="fifo")``: one name, not its letters
+        names = [names]
+    repeated = sorted({n for n in names if list(names).count(n) > 1})
+    if repeated:
+        raise FlowsimError(f"--policy must name each policy once, got {', '.join(map(repr, repeated))} more than once")
     unknown = [n for n in names if n not in scenario.policies]
     if unknown:
         raise FlowsimError(
@@ -318,8 +326,6 @@ def execute(
     ``replacing(manifest)`` is called just before a fresh run (not ``resume``) empties
     an ``out`` folder that holds a run, with that run's manifest (``{}`` if unreadable).
     """
-    from .results import Results  # pandas lives above this layer
-
     if resume and out is None:
         raise FlowsimError("--resume needs the run folder to complete (--out)")
     names, target, total = check_options(
@@ -345,6 +351,39 @@ def execute(
     manifest["execution"] = {"backend": "dask" if scheduler else "processes", "workers": workers}
     if scheduler:
         manifest["execution"]["scheduler"] = scheduler
+    fill = functools.partial(
+        _fill, scenario, manifest, names=names, target=target, total=total, seed=seed, workers=workers, size=size,
+        out=out, resume=resume, timeline_step=timeline_step, started=started, progress=progress, replacing=replacing,
+    )  # fmt: skip
+    if not scheduler:
+        return fill(client=None)
+    from .distributed import dask_client
+
+    # Reach the cluster before the folder is touched: a wrong address must not cost the run it holds.
+    with dask_client(scheduler, workers) as client:
+        return fill(client=client)
+
+
+def _fill(
+    scenario: Scenario,
+    manifest: dict,
+    *,
+    names: list[str],
+    target,
+    total: int,
+    seed: int,
+    workers: int,
+    size: int,
+    out,
+    resume: bool,
+    timeline_step: float | None,
+    started: float,
+    progress,
+    replacing,
+    client,
+):
+    """The part of ``execute`` that writes: prepare the folder, simulate, save the manifest."""
+    from .results import Results  # pandas lives above this layer
 
     store = RunStore(out) if out is not None else None
     earlier_wall = 0.0
@@ -352,7 +391,8 @@ def execute(
         store.check_folder()
         previous = store.read_manifest() if resume else None
         if previous is None:
-            if replacing is not None and (old := store.existing_manifest()) is not None:
+            old = store.existing_manifest()  # refuses a manifest.json flowsim did not write
+            if replacing is not None and old is not None:
                 replacing(old)
             store.clear()  # a fresh run: no earlier run's tables, summaries or report left to mislead
         else:
@@ -405,7 +445,7 @@ def execute(
             timeline_step=timeline_step,
             root=str(store.root.resolve()) if store else None,
             on_chunk=on_chunk,
-            scheduler=scheduler,
+            client=client,
         )
     finally:
         finished = manifest["replications_completed"] >= total

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -144,32 +145,39 @@ class RunStore:
     def read_manifest(self) -> dict | None:
         """The manifest of the run this folder holds, None when it holds none; a file that is
         not a manifest written by flowsim run is an error (one line)."""
-        path = self.root / MANIFEST
-        if not path.exists():
-            return None
-        try:
-            manifest = json.loads(path.read_text())
-        except (ValueError, OSError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            found = f"unreadable JSON ({error})"
-            raise FlowsimError(f"{path}: must be the JSON written by flowsim run, got {found}") from None
-        if not isinstance(manifest, dict):
-            raise FlowsimError(f"{path}: must be a manifest written by flowsim run, got {type(manifest).__name__}")
-        missing = [key for key in ("scenario", "policies", "completed_chunks") if key not in manifest]
-        if missing:
-            raise FlowsimError(f"{path}: must be a manifest written by flowsim run, got no {', '.join(missing)}")
+        manifest, rule, found = self._manifest()
+        if found is not None:
+            raise FlowsimError(f"{self.root / MANIFEST}: must be {rule}, got {found}")
         return manifest
 
     def existing_manifest(self) -> dict | None:
-        """The manifest of the run this folder holds, None when it holds none, ``{}`` when
-        it cannot be read or is not a manifest (what a note about replacing it may say)."""
+        """The manifest of the run a fresh run would replace, None when the folder holds none.
+        A ``manifest.json`` that flowsim did not write is refused rather than overwritten: the
+        folder is someone else's."""
+        manifest, _, found = self._manifest()
+        if found is not None:
+            raise FlowsimError(
+                f"--out {self.root}: must be a new folder or one holding a flowsim run, got a {MANIFEST} "
+                f"flowsim did not write ({found}); choose another folder"
+            )
+        return manifest
+
+    def _manifest(self) -> tuple[dict | None, str, str | None]:
+        """(the manifest or None, what the file must be, what it is when it is not a flowsim run's)."""
         path = self.root / MANIFEST
-        if not path.is_file():
-            return None
+        rule = "a manifest written by flowsim run"
+        if not path.exists():
+            return None, rule, None
         try:
             manifest = json.loads(path.read_text())
-        except (OSError, ValueError):  # unreadable, not UTF-8, not JSON
-            return {}
-        return manifest if isinstance(manifest, dict) else {}
+        except (ValueError, OSError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            return None, "the JSON written by flowsim run", f"unreadable JSON ({error})"
+        if not isinstance(manifest, dict):
+            return None, rule, type(manifest).__name__
+        missing = [key for key in ("scenario", "policies", "completed_chunks") if key not in manifest]
+        if missing:
+            return None, rule, f"no {', '.join(missing)}"
+        return manifest, rule, None
 
     def write_manifest(self, manifest: dict) -> None:
         atomic_write_text(self.root / MANIFEST, json.dumps(manifest, indent=2, sort_keys=False, default=str))
@@ -205,8 +213,23 @@ class RunStore:
             names = [n for n in names if n in wanted]
         if not names:
             return pa.table({})
-        parts = [
-            pq.read_table(folder / f"{n}.parquet", columns=columns, filters=rows, read_dictionary=dictionary)
-            for n in names
-        ]
-        return pa.concat_tables(parts)
+        parts = []
+        for name in names:
+            path = folder / f"{name}.parquet"
+            try:
+                parts.append(pq.read_table(path, columns=columns, filters=rows, read_dictionary=dictionary))
+            except (pa.ArrowException, OSError) as error:  # damaged, cut short, or another program's file
+                raise FlowsimError(
+                    f"{path}: must be a table written by flowsim run, got a file it cannot read ({_first_line(error)})"
+                ) from None
+        try:
+            return pa.concat_tables(parts)
+        except pa.ArrowException as error:  # chunks of two different tables
+            raise FlowsimError(f"{folder}: must hold chunks of one table, got {_first_line(error)}") from None
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of an Arrow error, without the file name it repeats."""
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else type(error).__name__
+    return re.sub(r"^Could not open Parquet input source '.*?': ", "", line)

@@ -88,26 +88,41 @@ def test_a_fresh_run_over_a_run_says_which_run_it_replaces(tmp_path):
     assert flowsim.Results.load(out).manifest["replications_completed"] == 4  # still replaced
 
 
-def test_no_replacing_note_when_quiet_or_resuming(tmp_path):
+def test_replacing_note_even_when_quiet_and_none_when_resuming(tmp_path):
+    # --quiet drops progress, table and verdicts, not the one warning that a run is deleted.
     out = tmp_path / "out"
     assert run(SMALL, "-n", "3", "-w", "1", "-q", "--out", out).exit_code == 0
     quiet = run(SMALL, "-n", "3", "-w", "1", "-q", "--out", out)
-    assert quiet.exit_code == 0 and quiet.stderr == "" and quiet.stdout == ""
+    assert quiet.exit_code == 0 and quiet.stdout == ""
+    assert quiet.stderr == f"note: replacing the run in {out} ({SMALL}, 3 replications)\n"
     resumed = run(SMALL, "-n", "3", "-w", "1", "--out", out, "--resume")
     assert resumed.exit_code == 0, resumed.output
     assert "note:" not in resumed.stderr
 
 
-@pytest.mark.parametrize("text", ["{not json", "[1, 2]", '{"scenario_file": 3}'])
-def test_replacing_a_run_with_an_unreadable_manifest_just_names_the_folder(tmp_path, text):
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("{not json", "unreadable JSON (Expecting property name"),
+        ("[1, 2]", "list"),
+        ('{"name": "my-pwa"}', "no scenario, policies, completed_chunks"),
+    ],
+)
+def test_a_manifest_flowsim_did_not_write_is_not_overwritten(tmp_path, text, found):
+    # A folder whose manifest.json is someone else's (a web app's) is not a run to replace.
     out = tmp_path / "out"
     out.mkdir()
     (out / "manifest.json").write_text(text)
     result = run(SMALL, "-n", "2", "-w", "1", "--out", out)
-    assert result.exit_code == 0, result.output
-    assert [line for line in result.stderr.splitlines() if line.startswith("note:")] == [
-        f"note: replacing the run in {out}"
-    ]
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(
+        f"--out {out}: must be a new folder or one holding a flowsim run, got a manifest.json flowsim did not "
+        f"write ({found}"
+    )
+    assert line.endswith("; choose another folder")
+    assert (out / "manifest.json").read_text() == text
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
 
 
 def test_replacing_note_of_an_interrupted_run():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -212,6 +214,16 @@ def test_cycle_time_distribution_is_one_ecdf_per_policy():
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels[0] == "base (median 2.5, n=4)"
     assert "days" in ax.get_xlabel()
+
+
+def test_cycle_time_distribution_with_nothing_delivered_says_so_without_a_warning():
+    # An empty legend made matplotlib warn on the terminal of a run with no delivery.
+    projects = make_projects().assign(status="active", cycle_time=np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ax = plots.cycle_time_distribution(projects)
+    assert ax.get_legend() is None
+    assert [t.get_text() for t in ax.texts] == ["no project delivered"]
 
 
 def test_a_large_ecdf_is_drawn_through_at_most_2001_points_within_its_resolution():

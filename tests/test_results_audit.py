@@ -406,6 +406,32 @@ def test_report_on_a_broken_manifest_names_the_file(tmp_path, text, found):
     assert "\n" not in line and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("damage", "found"),
+    [
+        ("cut", "got a file it cannot read (Parquet magic bytes not found in footer"),
+        ("garbage", "got a file it cannot read (Parquet file size is 7 bytes"),
+        ("another table", "got a file it cannot read (No match for FieldRef.Name("),
+    ],
+)
+def test_report_on_a_damaged_table_names_the_file(tmp_path, damage, found):
+    # A damaged chunk (a copy cut short, a disk error) gave an Arrow traceback and exit 1.
+    out = tmp_path / "out"
+    execute(flowsim.load_scenario(SMALL), replications=2, workers=1, out=out)
+    chunk = sorted((out / "projects.parquet").iterdir())[0]
+    if damage == "cut":
+        chunk.write_bytes(chunk.read_bytes()[:1000])
+    elif damage == "garbage":
+        chunk.write_text("garbage")
+    else:
+        shutil.copy(sorted((out / "teams.parquet").iterdir())[0], chunk)
+    result = invoke("report", out)
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"{chunk}: must be a table written by flowsim run, ") and found in line, line
+    assert "Traceback" not in result.output
+
+
 def test_capacity_with_no_team_able_to_take_the_delta_lists_each_team(tmp_path):
     result = invoke("whatif", "capacity", SMALL, "--delta", "-5", "-n", 2, "-w", 1, "-q")
     assert result.exit_code == 2

@@ -127,11 +127,19 @@ def test_cli_scheduler_without_dask_exits_2(small_file, monkeypatch, tmp_path):
     assert "--scheduler needs Dask: pip install 'flowsim[dask]'" in result.output
 
 
-def test_unknown_scheduler_address_is_bad_input(small, tmp_path, monkeypatch):
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:9", "foo"])
+def test_unknown_scheduler_address_is_bad_input_and_keeps_the_run_in_the_folder(small, tmp_path, monkeypatch, address):
+    # The cluster is reached before the folder is touched: a mistyped address once emptied the
+    # folder of its earlier run, then refused the address (found by a new-user audit).
     pytest.importorskip("dask.distributed")
     monkeypatch.setattr("flowsim.distributed.CONNECT_TIMEOUT", "1s")
+    execute(small, replications=2, workers=1, out=tmp_path)
+    before = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    replaced = []
     with pytest.raises(FlowsimError, match="--scheduler must be the address of a running Dask scheduler"):
-        execute(small, replications=2, scheduler="tcp://127.0.0.1:9", out=tmp_path)
+        execute(small, replications=2, scheduler=address, out=tmp_path, replacing=replaced.append)
+    assert not replaced
+    assert {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
 # ------------------------------------------------------------------ progress
@@ -260,3 +268,23 @@ def test_the_manifest_is_readable_like_the_tables(small, tmp_path):
     table_mode = next((out / "projects.parquet").glob("*.parquet")).stat().st_mode & 0o777
     assert (out / "manifest.json").stat().st_mode & 0o777 == table_mode
     assert table_mode & 0o044  # group and others can read it (under a usual umask)
+
+
+# ------------------------------------------------------------------ --policy
+
+
+def test_one_policy_name_as_text_is_that_policy_not_its_letters(small):
+    # flowsim.run(s, policies="fifo") once listed 'f', 'i', 'f', 'o' as unknown policies.
+    by_name = flowsim.run(small, replications=2, workers=1, policies="cd3-wip")
+    assert by_name.policies == ["cd3-wip"]
+    assert_same_tables(by_name, flowsim.run(small, replications=2, workers=1, policies=["cd3-wip"]))
+
+
+def test_a_policy_named_twice_is_refused(small_file, tmp_path):
+    result = CliRunner().invoke(
+        app, ["run", str(small_file), "-n", "2", "--policy", "fifo", "--policy", "cd3-wip", "--policy", "fifo",
+              "--out", str(tmp_path / "out")],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "--policy must name each policy once, got 'fifo' more than once"
+    assert not (tmp_path / "out").exists()
