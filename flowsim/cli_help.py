@@ -38,3 +38,30 @@ class FlowsimCommand(_HelpFormat, TyperCommand):
 
 class FlowsimGroup(_HelpFormat, TyperGroup):
     """A ``flowsim`` command group (``typer.Typer(cls=FlowsimGroup)``)."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        # ``--rules`` belongs to flowsim, not to a command, yet users write it after the
+        # command too (``flowsim run s.yaml --rules r.py``): it is taken from anywhere.
+        return super().parse_args(ctx, rules_first(args))
+
+
+def rules_first(args: list[str]) -> list[str]:
+    """``args`` with every ``--rules VALUE`` (or ``--rules=VALUE``) moved to the front, in
+    order; arguments after ``--`` are left alone, and so is a ``--rules`` with no value."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg.startswith("--rules="):
+            front.append(arg)
+        elif arg == "--rules" and i + 1 < len(args):
+            front.extend(args[i : i + 2])
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest

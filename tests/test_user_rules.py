@@ -548,6 +548,29 @@ def test_rules_from_a_file_or_module_run_from_the_command_line(rules_folder, spe
         assert delivered[("biggest", "big", replication)] == 5 and delivered[("biggest", "small", replication)] == 6
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "s.yaml", "--rules", "myrules.py", "-n", "2", "-w", "1", "-q", "--out", "out"],
+        ["run", "--rules=myrules.py", "s.yaml", "-n", "2", "-w", "1", "-q", "--out", "out"],
+    ],
+)
+def test_rules_may_follow_the_command(rules_folder, args):
+    # ``--rules`` is flowsim's option, but written after the command it was "No such option".
+    result = _flowsim(*args, cwd=rules_folder)
+    assert result.returncode == 0, result.stderr
+    projects = Results.load(rules_folder / "out").projects
+    assert projects[(projects.policy == "biggest") & (projects.project == "big")]["delivered"].tolist() == [5, 5]
+
+
+def test_rules_first_moves_only_rules_and_stops_at_the_end_of_options():
+    from flowsim.cli_help import rules_first
+
+    args = ["run", "s.yaml", "--rules", "a.py", "-n", "2", "--rules=b", "--", "--rules", "c.py"]
+    assert rules_first(args) == ["--rules", "a.py", "--rules=b", "run", "s.yaml", "-n", "2", "--", "--rules", "c.py"]
+    assert rules_first(["run", "--rules"]) == ["run", "--rules"]  # no value: click says so
+
+
 def test_rules_imported_with_rules_reach_dask_workers(rules_folder):
     pytest.importorskip("dask.distributed")
     result = _flowsim("--rules", "myrules.py", "run", "s.yaml", "-n", "2", "-w", "1", "--scheduler", "local", "-q",
