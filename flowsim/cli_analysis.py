@@ -35,10 +35,15 @@ whatif_app = typer.Typer(
 
 # Options shared by every analysis.
 _SCENARIO = typer.Argument(..., help="The scenario file (YAML).")
-_REPLICATIONS = typer.Option(100, "--replications", "-n", min=1, help="Worlds simulated per scenario compared.")
+# No Typer bounds (min=1): the analyses check these as `flowsim run` does, in one line
+# ("replications (--replications) must be a whole number of at least 1, got 0"), not in a box.
+_REPLICATIONS = typer.Option(100, "--replications", "-n", help="Worlds simulated per scenario compared.")
 _SEED = typer.Option(None, "--seed", help="Seed of the worlds (default: the scenario's).")
-_WORKERS = typer.Option(None, "--workers", "-w", min=1, help="Local processes (default: all cores).")
-_POLICY = typer.Option(None, "--policy", help="The one policy simulated (default: the scenario's first).")
+_WORKERS = typer.Option(None, "--workers", "-w", help="Local processes (default: all cores).")
+# A list, so that a repeated --policy is refused (``_one_policy``) rather than the last one silently kept.
+_POLICY = typer.Option(
+    None, "--policy", metavar="<str>", help="The one policy simulated (default: the scenario's first)."
+)
 _OUT = typer.Option(
     None, "--out", "-o",
     help="Also write the tables as CSV and the answer as a page, whatif_<question>.html, into this folder.",
@@ -50,6 +55,25 @@ def _progress(quiet: bool) -> Callable[[str], None] | None:
     if quiet:
         return None
     return lambda label: typer.echo(f"simulating {label} ...", err=True)
+
+
+def _one_policy(policy: list[str] | None, what: str) -> str | None:
+    """The one ``--policy`` given (None: the default); refuse it given more than once
+    (a name repeated is worded as ``flowsim run`` words it)."""
+    if not policy:
+        return None
+    if len(policy) > 1:
+        from .errors import FlowsimError
+
+        repeated = sorted({name for name in policy if policy.count(name) > 1})
+        if repeated:
+            raise FlowsimError(
+                f"--policy must name each policy once, got {', '.join(map(repr, repeated))} more than once"
+            )
+        raise FlowsimError(
+            f"policy (--policy) must be given at most once ({what} simulates one policy), got {', '.join(policy)}"
+        )
+    return policy[0]
 
 
 def _check_out(out: Path | None) -> None:
@@ -114,7 +138,7 @@ def admit(
     replications: int = _REPLICATIONS,
     seed: int = _SEED,
     workers: int = _WORKERS,
-    policy: str = _POLICY,
+    policy: list[str] = _POLICY,
     out: Path = _OUT,
     quiet: bool = _QUIET,
 ) -> None:
@@ -129,6 +153,7 @@ def admit(
     from .cli import exit_on_flowsim_error
 
     with exit_on_flowsim_error():
+        policy = _one_policy(policy, "a what-if")
         _check_out(out)
         result = run_admit(
             scenario, project, replications=replications, seed=seed, policy=policy, workers=workers,
@@ -147,7 +172,7 @@ def stop(
     replications: int = _REPLICATIONS,
     seed: int = _SEED,
     workers: int = _WORKERS,
-    policy: str = _POLICY,
+    policy: list[str] = _POLICY,
     out: Path = _OUT,
     quiet: bool = _QUIET,
 ) -> None:
@@ -162,6 +187,7 @@ def stop(
     from .cli import exit_on_flowsim_error
 
     with exit_on_flowsim_error():
+        policy = _one_policy(policy, "a what-if")
         _check_out(out)
         result = run_stop(
             scenario, project or None, replications=replications, seed=seed, policy=policy, workers=workers,
@@ -179,7 +205,7 @@ def capacity(
     replications: int = _REPLICATIONS,
     seed: int = _SEED,
     workers: int = _WORKERS,
-    policy: str = _POLICY,
+    policy: list[str] = _POLICY,
     out: Path = _OUT,
     quiet: bool = _QUIET,
 ) -> None:
@@ -194,6 +220,7 @@ def capacity(
     from .cli import exit_on_flowsim_error
 
     with exit_on_flowsim_error():
+        policy = _one_policy(policy, "a what-if")
         _check_out(out)
         result = run_capacity(
             scenario, team or None, delta, replications=replications, seed=seed, policy=policy, workers=workers,
@@ -209,7 +236,7 @@ def benefits(
     replications: int = _REPLICATIONS,
     seed: int = _SEED,
     workers: int = _WORKERS,
-    policy: str = _POLICY,
+    policy: list[str] = _POLICY,
     out: Path = _OUT,
     quiet: bool = _QUIET,
 ) -> None:
@@ -223,6 +250,7 @@ def benefits(
     from .cli import exit_on_flowsim_error
 
     with exit_on_flowsim_error():
+        policy = _one_policy(policy, "a what-if")
         _check_out(out)
         result = run_benefits(
             scenario, replications=replications, seed=seed, policy=policy, workers=workers, progress=_progress(quiet)
@@ -244,8 +272,12 @@ def sweep(
     replications: int = _REPLICATIONS,
     seed: int = _SEED,
     workers: int = _WORKERS,
-    policy: str = typer.Option(
-        None, "--policy", help="The one policy simulated (default: the policy the keys edit, else the first)."
+    policy: list[str] = typer.Option(
+        None,
+        "--policy",
+        metavar="<str>",
+        help="The one policy simulated (default: the policy the --set keys edit; the scenario's first when they "
+        "edit none; needed when they edit several).",
     ),
     out: Path = typer.Option(
         None, "--out", "-o", help="Write sweep.csv, the plot sweep.png and the page sweep.html into this folder."
@@ -257,13 +289,15 @@ def sweep(
     Every value (every combination, with several --set) is simulated with the
     same seed and replications under one policy; the table gives the metric's
     mean and CI and its paired difference from the first value, and marks the
-    best.
+    best. Keys under policies.NAME change only policy NAME, so every such key
+    must edit the policy simulated; keys outside policies change every policy.
     """
     from .analysis.sweep import sweep as run_sweep
     from .analysis.sweep import write_sweep
     from .cli import exit_on_flowsim_error
 
     with exit_on_flowsim_error():
+        policy = _one_policy(policy, "a sweep")
         _check_out(out)
         result = run_sweep(
             scenario, set_, metric=metric, replications=replications, seed=seed, policy=policy, workers=workers,

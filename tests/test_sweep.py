@@ -139,3 +139,136 @@ def test_the_ideal_value_can_be_swept_and_has_no_best():
     assert result.answer.startswith("value_ideal has no better direction")
     low, high = result.table["mean"].tolist()
     assert high > low
+
+
+# ------------------------------------------------------------------ keys that cannot change the result
+
+# WIP with both policies limiting WIP: a key under policies.NAME changes only policy NAME.
+TWO_LIMITS = {
+    **WIP,
+    "policies": {
+        "push": {"intake": {"rule": "wip_limit", "limit": 4}, "sequencing": "fifo"},
+        "limited": {"intake": {"rule": "wip_limit", "limit": 1}},
+    },
+}
+DEFAULT = Path(__file__).resolve().parents[1] / "scenarios" / "default.yaml"
+
+
+def cli(*args: str):
+    from flowsim.cli import app
+
+    return CliRunner().invoke(app, ["sweep", *map(str, args)])
+
+
+@pytest.mark.parametrize(
+    ("settings", "policy", "message"),
+    [
+        # Only push is simulated: limited's limit changes nothing.
+        (["policies.limited.intake.limit=1,2"], "push",
+         "<dict>: --set keys must be able to change the simulated policy push, got keys that edit only policy "
+         "limited (to sweep it, simulate it: --policy limited)"),
+        # Keys on two policies and no policy chosen: the default (the first) would ignore one of them.
+        (["policies.limited.intake.limit=1,2", "policies.push.intake.limit=2,4"], None,
+         "<dict>: policy (--policy) must be given when the --set keys edit several policies (one of limited, push; "
+         "only the simulated policy's keys can change anything, so keep only its keys), got nothing"),
+        # Chosen: the other policy's key is still one that changes nothing (identical rows).
+        (["policies.limited.intake.limit=1,2", "policies.push.intake.limit=2,4"], "limited",
+         "<dict>: --set policies.push.intake.limit must edit the simulated policy limited or a part of the "
+         "scenario every policy uses, got a key of policy push, which would change nothing (drop it, or sweep "
+         "that policy on its own with --policy)"),
+        # A policy --set adds is never simulated either.
+        ({"policies.new": [{"intake": "admit_all"}, {"sequencing": "cd3"}]}, None,
+         "<dict>: --set keys must be able to change the simulated policy push, got keys that edit only policy new "
+         "(a policy the scenario does not define is never simulated)"),
+        (["teams.dev.capacity=1,2", "policies.push.intake.limit=2,4", "policies.push.sequencing=fifo"], "limited",
+         "<dict>: --set policies.push.intake.limit, policies.push.sequencing must edit the simulated policy "
+         "limited or a part of the scenario every policy uses, got keys of policy push, which would change "
+         "nothing (drop them, or sweep that policy on its own with --policy)"),
+    ],
+)  # fmt: skip
+def test_keys_that_cannot_change_the_simulated_policy_are_refused_before_any_run(settings, policy, message):
+    simulated: list[str] = []
+    with pytest.raises(FlowsimError) as error:
+        sweep(TWO_LIMITS, settings, policy=policy, progress=simulated.append, **FAST)
+    assert str(error.value) == message
+    assert simulated == []
+
+
+def test_keys_of_the_simulated_policy_and_of_the_scenario_still_run():
+    # teams.* changes every policy's run; limited's own key changes limited's.
+    settings = ["teams.dev.capacity=1,2", "policies.limited.intake.limit=1,2"]
+    result = sweep(TWO_LIMITS, settings, policy="limited", **FAST)
+    assert result.settings["policy"] == "limited" and len(result.table) == 4 and result.notes == []
+    # Without --policy the one policy the keys edit is simulated.
+    assert sweep(TWO_LIMITS, settings, **FAST).settings["policy"] == "limited"
+    assert sweep(TWO_LIMITS, ["teams.dev.capacity=1,2"], policy="push", **FAST).settings["policy"] == "push"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "policies.wip5-cd3.intake.limit=2,4", "--policy", "push-fifo"],
+         f"{DEFAULT}: --set keys must be able to change the simulated policy push-fifo, got keys that edit only "
+         "policy wip5-cd3 (to sweep it, simulate it: --policy wip5-cd3)"),
+        (["--set", "policies.wip5-cd3.intake.limit=2,4", "--set", "policies.drum-cd3b-review.intake.buffer=8,12"],
+         f"{DEFAULT}: policy (--policy) must be given when the --set keys edit several policies (one of wip5-cd3, "
+         "drum-cd3b-review; only the simulated policy's keys can change anything, so keep only its keys), "
+         "got nothing"),
+        (["--set", "policies.wip5-cd3.intake.limit=2,4", "--set", "policies.drum-cd3b-review.intake.buffer=8,12",
+          "--policy", "push-fifo"],
+         f"{DEFAULT}: --set keys must be able to change the simulated policy push-fifo, got keys that edit only "
+         "policies wip5-cd3, drum-cd3b-review (sweep one policy at a time, simulating it with --policy)"),
+        (["--set", "policies.wip5-cd3.intake.limit=4,4"],
+         "--set policies.wip5-cd3.intake.limit values must differ, got 4 more than once"),
+        (["--set", "policies.wip5-cd3.intake.limit=2,4", "--policy", "wip5-cd3", "--policy", "wip5-cd3"],
+         "--policy must name each policy once, got 'wip5-cd3' more than once"),  # as flowsim run words it
+        (["--set", "policies.wip5-cd3.intake.limit=2,4", "--policy", "wip5-cd3", "--policy", "push-fifo"],
+         "policy (--policy) must be given at most once (a sweep simulates one policy), got wip5-cd3, push-fifo"),
+        (["--set", "policies.wip5-cd3.intake.limit=2,4", "-n", "0"],
+         "replications (--replications) must be a whole number of at least 1, got 0"),
+        (["--set", "policies.wip5-cd3.intake.limit=2,4", "-w", "0"],
+         "workers (--workers) must be a whole number of at least 1, got 0"),
+    ],
+)  # fmt: skip
+def test_cli_sweep_refuses_in_one_line_before_simulating(args, message):
+    # The audit's commands: they ran the whole grid, exit 0, and announced a "Best" (or a rich box).
+    result = cli(DEFAULT, *args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [message]
+    assert result.stdout == "" and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("option", ["-n", "-w"])
+def test_cli_sweep_words_a_bad_run_option_as_flowsim_run_does(tmp_path, option):
+    from flowsim.cli import app
+
+    ran = CliRunner().invoke(app, ["run", str(DEFAULT), option, "0", "-q", "--out", str(tmp_path / "out")])
+    swept = cli(DEFAULT, "--set", "teams.data.capacity=1,2", option, "0", "-q")
+    assert ran.exit_code == swept.exit_code == 2
+    assert swept.stderr == ran.stderr and len(ran.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("values", "repeated"), [([4, 2, 4], "4"), ([4, 4.0], "4"), ([[1, 2], [1, 2], 3, 3], "[1, 2], 3")]
+)
+def test_repeated_sweep_values_are_refused(values, repeated):
+    with pytest.raises(FlowsimError) as error:
+        sweep(TWO_LIMITS, {"policies.limited.intake.limit": values}, **FAST)
+    assert str(error.value) == f"--set policies.limited.intake.limit values must differ, got {repeated} more than once"
+
+
+def test_true_and_1_are_different_sweep_values():
+    # YAML's true is not the number 1 (validation refuses it for a limit): not a repeat.
+    with pytest.raises(FlowsimError, match=r"limit must be a whole number, got true"):
+        sweep(TWO_LIMITS, ["policies.limited.intake.limit=1,true"], **FAST)
+
+
+def test_sweep_help_says_which_policy_is_simulated():
+    from flowsim.cli import app
+
+    text = CliRunner().invoke(app, ["sweep", "--help"], env={"COLUMNS": "200"}).output
+    text = " ".join(text.replace("│", " ").split())
+    assert (
+        "--policy <str> The one policy simulated (default: the policy the --set keys edit; the scenario's first "
+        "when they edit none; needed when they edit several)." in text
+    ), text

@@ -500,3 +500,121 @@ def test_stop_does_not_call_one_of_two_identical_projects_missed_least():
     clear = {**twins, "projects": [twins["projects"][0], {**twins["projects"][1], "value": {"rate": 10}}]}
     result = whatif.stop(clear, replications=8, workers=1)
     assert result.answer.startswith("Stopping q now would be missed least: ")
+
+
+# ------------------------------------------------------------------------------------ one-line refusals
+
+DEFAULT = Path(__file__).resolve().parents[1] / "scenarios" / "default.yaml"
+QUESTIONS = [["admit", "--project", "base"], ["stop"], ["capacity"], ["benefits"]]
+
+
+def whatif_cli(*args: str):
+    from flowsim.cli import app as flowsim_app
+
+    return runner.invoke(flowsim_app, ["whatif", *map(str, args)])
+
+
+def refused(result) -> list[str]:
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and "Traceback" not in result.output
+    return result.stderr.splitlines()
+
+
+@pytest.mark.parametrize("question", QUESTIONS, ids=lambda q: q[0])
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["-n", "0"], "replications (--replications) must be a whole number of at least 1, got 0"),
+        (["--replications", "-3"], "replications (--replications) must be a whole number of at least 1, got -3"),
+        (["-w", "0"], "workers (--workers) must be a whole number of at least 1, got 0"),
+        (["--seed", "-1"], "seed (--seed) must be a whole number of at least 0, got -1"),
+    ],
+)
+def test_bad_run_options_read_as_flowsim_run_reads_them(tmp_path, question, option, message):
+    # They were a rich box ("Invalid value for '--replications' / '-n': Input should be ...").
+    scenario = write(tmp_path, "shared.yaml", SHARED)
+    command, *rest = question
+    assert refused(whatif_cli(command, scenario, *rest, *option, "-q")) == [message]
+
+
+@pytest.mark.parametrize("option", ["-n", "-w"])
+def test_the_audits_benefits_command_words_a_bad_option_as_run_does(tmp_path, option):
+    from flowsim.cli import app as flowsim_app
+
+    ran = runner.invoke(flowsim_app, ["run", str(DEFAULT), option, "0", "-q", "--out", str(tmp_path / "out")])
+    asked = whatif_cli("benefits", DEFAULT, option, "0")
+    assert refused(asked) == refused(ran) and len(refused(ran)) == 1
+
+
+@pytest.mark.parametrize("question", QUESTIONS, ids=lambda q: q[0])
+@pytest.mark.parametrize(
+    ("policies", "message"),
+    [
+        (["cd3", "cd3"], "--policy must name each policy once, got 'cd3' more than once"),  # as flowsim run says
+        (["fifo", "cd3"],
+         "policy (--policy) must be given at most once (a what-if simulates one policy), got fifo, cd3"),
+    ],
+)  # fmt: skip
+def test_a_repeated_policy_is_refused_not_the_last_one_kept(tmp_path, question, policies, message):
+    scenario = write(tmp_path, "shared.yaml", SHARED)
+    command, *rest = question
+    repeated = [arg for name in policies for arg in ("--policy", name)]
+    assert refused(whatif_cli(command, scenario, *rest, *repeated, "-n", "2", "-q")) == [message]
+
+
+def test_a_repeated_policy_reads_as_in_flowsim_run(tmp_path):
+    from flowsim.cli import app as flowsim_app
+
+    twice = ["--policy", "push-fifo", "--policy", "push-fifo", "-n", "2", "-q"]
+    ran = runner.invoke(flowsim_app, ["run", str(DEFAULT), *twice, "--out", str(tmp_path / "out")])
+    asked = whatif_cli("benefits", DEFAULT, *twice)
+    assert refused(asked) == refused(ran) and len(refused(ran)) == 1
+
+
+def test_a_project_or_team_named_twice_is_refused(tmp_path):
+    scenario = write(tmp_path, "shared.yaml", SHARED)
+    stopped = whatif_cli("stop", scenario, "-p", "base", "-p", "p1", "-p", "base", "-n", "2", "-q")
+    assert refused(stopped) == [f"{scenario}: --project must name each project once, got 'base' more than once"]
+    widened = whatif_cli("capacity", scenario, "-t", "dev", "-t", "dev", "-n", "2", "-q")
+    assert refused(widened) == [f"{scenario}: team (--team) must name each team once, got 'dev' more than once"]
+    with pytest.raises(FlowsimError, match=r"--project must name each project once, got 'p1' more than once$"):
+        whatif.stop(SHARED, ["p1", "p1"], **FAST)
+    with pytest.raises(FlowsimError, match=r"team \(--team\) must name each team once, got 'test' more than once$"):
+        whatif.capacity(SHARED, ["test", "dev", "test"], **FAST)
+
+
+SCENARIO_AS_PROJECT = (
+    "{file} must be one project (id, stages, value, ...); a scenario file is for flowsim whatif admit {file} "
+    "--project PROJECT, got what looks like a scenario ({keys}, no stages)"
+)
+
+
+def test_a_scenario_passed_as_the_project_is_named_in_one_line(tmp_path):
+    # It was 13 lines of "must be a known key", one per scenario key.
+    result = whatif_cli("admit", DEFAULT, "--project", DEFAULT, "-n", "2", "-q")
+    assert refused(result) == [SCENARIO_AS_PROJECT.format(file=DEFAULT, keys="teams, projects, horizon")]
+    # Another scenario file, through the Python API: the same line, with the keys it has.
+    other = write(tmp_path, "other.yaml", {"teams": LOADED["teams"], "projects": LOADED["projects"]})
+    with pytest.raises(ScenarioError) as error:
+        whatif.admit(SHARED, other, **FAST)
+    assert [str(p) for p in error.value.problems] == [SCENARIO_AS_PROJECT.format(file=other, keys="teams, projects")]
+    with pytest.raises(ScenarioError) as error:
+        whatif.admit(SHARED, dict(LOADED), **FAST)
+    assert str(error.value) == (
+        "<project> must be one project (id, stages, value, ...); a scenario file is for flowsim whatif admit FILE "
+        "--project PROJECT, got what looks like a scenario (teams, projects, horizon, no stages)"
+    )
+    # A project file keeps its own messages; {projects: [one]} is still one project.
+    assert whatif.admit(SHARED, write(tmp_path, "lab.yaml", {"projects": [LAB]}), **FAST).settings["project"] == "lab"
+
+
+def test_validate_of_a_project_file_and_admit_of_a_scenario_say_it_alike(tmp_path):
+    # The two mistakes mirror each other: "X must be a scenario ...; a file holding one project is for ..."
+    # and "X must be one project ...; a scenario file is for ...".
+    from flowsim.cli import app as flowsim_app
+
+    project = write(tmp_path, "lab.yaml", LAB)
+    validated = runner.invoke(flowsim_app, ["validate", str(project)]).stderr.splitlines()[0]
+    assert validated.startswith(f"{project} must be a scenario (horizon, teams, ...); a file holding one project is")
+    admitted = refused(whatif_cli("admit", DEFAULT, "--project", DEFAULT, "-n", "2", "-q"))[0]
+    assert admitted.startswith(f"{DEFAULT} must be one project (id, stages, value, ...); a scenario file is for")

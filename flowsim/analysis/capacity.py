@@ -65,8 +65,9 @@ def capacity(
     for team in teams or known:
         if team not in known:
             raise FlowsimError(f"{paired.source}: team (--team) must be one of {listing(known)}, got {team!r}")
-        if team not in chosen:
-            chosen.append(team)
+        if team in chosen:
+            raise FlowsimError(f"{paired.source}: team (--team) must name each team once, got {team!r} more than once")
+        chosen.append(team)
     problems: list[str] = []
     variants: list[tuple[str, Scenario]] = []
     for team in chosen:

@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import FlowsimError, ScenarioError, listing, whole_number
+from ..errors import FlowsimError, ScenarioError, listing
 from ..format import money
 from ..results import Results
-from ..runner import scenario_hash
+from ..runner import check_options, scenario_hash
 from ..scenario import read_yaml, scenario_from_dict
 from ..scenario.model import Project, Scenario
 from ..stats import mean_ci
@@ -205,8 +205,11 @@ class Paired:
                     f"{self.source}: {option} must be the id of a listed project (known: {listing(known)}), "
                     f"got {project!r}"
                 )
-            if project not in out:
-                out.append(project)
+            if project in out:
+                raise FlowsimError(
+                    f"{self.source}: {option} must name each project once, got {project!r} more than once"
+                )
+            out.append(project)
         return out
 
 
@@ -219,19 +222,19 @@ def prepare(
     workers: int | None,
     progress: Progress | None = None,
 ) -> Paired:
-    """Load and validate the scenario, resolve the policy and seed, check the run settings."""
-    whole_number(replications, "replications (--replications)", 1)
-    if workers is not None:
-        whole_number(workers, "workers (--workers)", 1)
-    if seed is not None:  # it roots the SeedSequence tree, which takes only whole numbers >= 0
-        seed = whole_number(seed, "seed (--seed)", 0)
+    """Load and validate the scenario, resolve the policy and seed, check the run settings.
+
+    The run settings are checked as ``flowsim run`` checks them (``runner.check_options``):
+    same rules, same messages (``replications (--replications) must be a whole number of
+    at least 1, got 0``)."""
     validated, data = scenario_data(scenario)
+    _, _, replications = check_options(validated, replications=replications, seed=seed, workers=workers)
     return Paired(
         scenario=validated,
         data=data,
         policy=resolve_policy(validated, policy),
-        seed=validated.seed if seed is None else seed,
-        replications=int(replications),
+        seed=validated.seed if seed is None else int(seed),
+        replications=replications,
         workers=workers,
         progress=progress,
     )

@@ -37,7 +37,7 @@ from ..results import DIRECTIONS
 from ..scenario.load import yaml_value
 from ..scenario.model import Scenario
 from ..stats import mean_ci
-from .paired import MONEY_METRICS, Progress, prepare, with_ci
+from .paired import MONEY_METRICS, Paired, Progress, prepare, with_ci
 
 __all__ = ["Sweep", "parse_setting", "set_path", "sweep", "write_sweep"]
 
@@ -178,6 +178,11 @@ def _grid(settings) -> list[tuple[str, list[Any]]]:
     for key, values in grid:
         if not values:
             raise FlowsimError(f"--set {key} must have at least one value, got none")
+        repeated_values = _repeated(values)
+        if repeated_values:
+            # Two equal settings run the same worlds twice: a row that only repeats another.
+            shown = ", ".join(show(v) for v in repeated_values)
+            raise FlowsimError(f"--set {key} values must differ, got {shown} more than once")
         if key == "seed":
             # Every value must meet the same worlds; a sweep of seeds would compare worlds, not settings.
             raise FlowsimError(
@@ -187,19 +192,76 @@ def _grid(settings) -> list[tuple[str, list[Any]]]:
     return grid
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Whether two --set values are the same setting (``4`` and ``4.0`` are; ``1`` and ``true`` are not)."""
+    return isinstance(a, bool) == isinstance(b, bool) and bool(a == b)
+
+
+def _repeated(values: list[Any]) -> list[Any]:
+    """The values given more than once, each once, in order (values may be unhashable)."""
+    out: list[Any] = []
+    for i, value in enumerate(values):
+        if any(_same(value, earlier) for earlier in values[:i]) and not any(_same(value, o) for o in out):
+            out.append(value)
+    return out
+
+
 def _known_metrics(scenario: Scenario) -> list[str]:
     # Every metric of a replication row; those without a better direction get no "best".
     return [*DIRECTIONS, "value_ideal", "npv_ideal", *(f"utilisation.{team}" for team in scenario.teams)]
+
+
+def _policy_of(key: str) -> str | None:
+    """The policy a key edits (``policies.NAME...``), or None for a key every policy uses."""
+    parts = key.split(".")
+    return parts[1] if parts[0] == "policies" and len(parts) > 1 else None
 
 
 def _policies_edited(keys: list[str]) -> list[str]:
     """The policies the keys edit (``policies.NAME...``), in order."""
     out: list[str] = []
     for key in keys:
-        parts = key.split(".")
-        if parts[0] == "policies" and len(parts) > 1 and parts[1] not in out:
-            out.append(parts[1])
+        name = _policy_of(key)
+        if name is not None and name not in out:
+            out.append(name)
     return out
+
+
+def _check_policy_keys(keys: list[str], paired: Paired, chosen: bool) -> None:
+    """Refuse keys that cannot change the result: only the simulated policy is run, so a key
+    editing another policy changes nothing (a grid of identical rows and a "best" among them).
+    Keys outside ``policies`` (teams, projects, ...) change every policy's run."""
+    source = paired.source
+    edited = _policies_edited(keys)
+    if not chosen and len(edited) > 1:
+        raise FlowsimError(
+            f"{source}: policy (--policy) must be given when the --set keys edit several policies (one of "
+            f"{listing(edited)}; only the simulated policy's keys can change anything, so keep only its keys), "
+            "got nothing"
+        )
+    simulated = paired.policy
+    stray = [key for key in keys if _policy_of(key) not in (None, simulated)]
+    if not stray:
+        return
+    theirs = _policies_edited(stray)
+    named = f"polic{'y' if len(theirs) == 1 else 'ies'} {', '.join(theirs)}"
+    if len(stray) == len(keys):
+        if len(theirs) == 1 and theirs[0] in paired.scenario.policies:
+            hint = f"to sweep it, simulate it: --policy {theirs[0]}"
+        elif len(theirs) == 1:
+            hint = "a policy the scenario does not define is never simulated"
+        else:
+            hint = "sweep one policy at a time, simulating it with --policy"
+        raise FlowsimError(
+            f"{source}: --set keys must be able to change the simulated policy {simulated}, "
+            f"got keys that edit only {named} ({hint})"
+        )
+    one = len(stray) == 1
+    raise FlowsimError(
+        f"{source}: --set {', '.join(stray)} must edit the simulated policy {simulated} or a part of the scenario "
+        f"every policy uses, got {'a key' if one else 'keys'} of {named}, which would change nothing "
+        f"(drop {'it' if one else 'them'}, or sweep that policy on its own with --policy)"
+    )
 
 
 def sweep(
@@ -220,7 +282,11 @@ def sweep(
     ``Results.replications`` (``value_delivered``, ``npv``,
     ``cycle_time_mean``, ``utilisation.<team>``, ...).  The policy simulated is
     ``policy``; by default the policy the keys edit when they edit exactly one
-    (``policies.NAME...``), else the scenario's baseline.  The best
+    (``policies.NAME...``), else the scenario's baseline.  Only the simulated
+    policy is run, so keys that edit another policy are refused
+    (``FlowsimError``, before anything is simulated), as are keys editing
+    several policies without ``policy``; keys outside ``policies`` (teams,
+    projects, ...) change every policy's run.  A key's values must differ.  The best
     setting has the highest mean, or the lowest for a metric where less is
     better (``value_delayed``, cycle times); metrics without a direction
     (utilisation, counts of cancelled or rejected projects) have none.
@@ -232,13 +298,6 @@ def sweep(
     edited = _policies_edited(keys)
     if policy is None and len(edited) == 1 and edited[0] in paired.scenario.policies:
         paired.policy = edited[0]
-    ignored = [name for name in edited if name != paired.policy]
-    if ignored:
-        # Only the simulated policy's edits can change the metric; say so for every other one.
-        notes.append(
-            f"the keys edit policy {', '.join(ignored)} but policy {paired.policy} is simulated: "
-            "those edits change nothing (choose with --policy)"
-        )
     known = _known_metrics(paired.scenario)
     if metric not in known:
         raise FlowsimError(f"metric (--metric) must be one of {listing(known, limit=30)}, got {metric!r}")
@@ -250,6 +309,9 @@ def sweep(
             set_path(data, key, value, paired.source)
         change = "--set " + ", ".join(f"{k}={show(v)}" for k, v in zip(keys, combo, strict=True))
         scenarios.append(paired.build(data, change))
+    # After the keys are known to be paths of the scenario (a misspelt policy is named as such),
+    # before anything is simulated.
+    _check_policy_keys(keys, paired, chosen=policy is not None)
     values = []
     for index, (combo, variant) in enumerate(zip(combos, scenarios, strict=True), start=1):
         label = ", ".join(f"{k}={show(v)}" for k, v in zip(keys, combo, strict=True))

@@ -263,6 +263,9 @@ def _project_body(paired: Paired, project) -> tuple[dict, str, str]:
     if isinstance(project, Project):
         return project.model_dump(mode="json", exclude_none=True), "<project>", ""
     if isinstance(project, Mapping):
+        hint = _scenario_file_hint(project, "<project>")
+        if hint is not None:
+            raise ScenarioError([hint])
         return dict(project), "<project>", ""
     if not isinstance(project, (str, os.PathLike)):
         raise FlowsimError(f"project (--project) must be a project id, a YAML file or a mapping, got {project!r}")
@@ -285,7 +288,22 @@ def _project_body(paired: Paired, project) -> tuple[dict, str, str]:
         raise ScenarioError(
             [Problem(where, "", "one project in scenario syntax (a mapping with id, value, stages)", Described(kind))]
         )
+    hint = _scenario_file_hint(data, where)
+    if hint is not None:
+        raise ScenarioError([hint])
     return dict(data), where, ""
+
+
+def _scenario_file_hint(data: Mapping, where: str) -> Problem | None:
+    """A whole scenario passed as ``--project``: one line saying so, not a dozen unknown project keys.
+    (The opposite of ``flowsim validate`` on a project file, ``scenario.load._project_file_hint``.)"""
+    keys = [key for key in ("teams", "projects", "horizon") if key in data]
+    if not keys or "stages" in data:
+        return None
+    file = where if not where.startswith("<") else "FILE"
+    rule = (f"one project (id, stages, value, ...); a scenario file is for "
+            f"flowsim whatif admit {file} --project PROJECT")  # fmt: skip
+    return Problem(where, "", rule, Described(f"what looks like a scenario ({', '.join(keys)}, no stages)"))
 
 
 # ---------------------------------------------------------------------------- stop
