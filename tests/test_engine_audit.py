@@ -464,3 +464,44 @@ def test_fifo_tie_key_at_every_level(rule):
     on_t = sorted((span[0][0], key) for key, span in spans.items() if key != ("q", "u"))
     assert on_t == [(0.0, ("blk", "T")), (2.0, ("z", "T")), (3.0, ("q", "t")), (4.0, ("p", "s0")),
                     (5.0, ("p", "s1")), (6.0, ("r", "T"))]  # fmt: skip
+
+
+# ----------------------------------------------------------------- a crew at the head of a queue
+# T has 2 units.  L (effort 20) holds one from 0 to 20; X (crew 2, effort 2: 1 time unit) heads the
+# queue and cannot start; Y (effort 1) waits behind it (strict order).  Z arrives at 4 on another team:
+# a decision in the portfolio with nothing to do on T.  Found by a conformance audit against DESIGN.
+BLOCKED = {
+    "horizon": 40,
+    "teams": {"T": {"capacity": 2}, "O": {"capacity": 1}},
+    "projects": [
+        job("L", 20, rate=1000),
+        {"id": "X", "value": {"rate": 100, "profile": "window", "closes": 3},
+         "stages": [{"team": "T", "effort": 2, "crew": 2}]},
+        job("Y", 1, rate=10),
+        job("Z", 1, rate=1, team="O", arrival=4),
+    ],
+}  # fmt: skip
+
+
+def test_a_cancelled_crew_at_the_head_of_a_queue_lets_the_next_stage_take_the_free_unit():
+    # A review every time unit cancels X at 3, when its window closes (closed windows are cancelled
+    # wherever they wait).  Y then takes the free unit at once, 3-4; it used to wait for T's next
+    # event, L's end at 20.
+    data = {**BLOCKED, "policies": {"fifo": {"sequencing": "fifo", "intervention": {"rule": "review", "every": 1}}}}
+    results = run(data)
+    cancelled = events(results, "fifo", "cancelled")
+    assert list(zip(cancelled.time, cancelled.reason, strict=True)) == [(3.0, "window closed at 3")]
+    assert column(results, "fifo", "status")["X"] == "cancelled"
+    assert stage_spans(results, "fifo")[("Y", "T")] == [(3.0, 4.0)]
+    assert column(results, "fifo", "delivered")["Y"] == 4.0
+
+
+def test_a_rank_that_falls_below_a_waiting_stage_is_seen_at_the_next_decision_anywhere():
+    # Under `value` X (CoD 100 while its window is open) heads the queue; its projected delivery
+    # now + 1 reaches closes = 3 at 2, when its CoD falls to 0 and Y (CoD 10) outranks it.  Nothing
+    # happens on T until 20, but Z's arrival at 4 is a decision: Y starts then, 4-5, on the unit
+    # free since 0 (it used to wait until 20).  X runs after L, 20-21.
+    results = run({**BLOCKED, "policies": {"value": {"sequencing": "value"}}})
+    spans = stage_spans(results, "value")
+    assert spans[("Y", "T")] == [(4.0, 5.0)]
+    assert spans[("X", "T")] == [(20.0, 21.0)]

@@ -143,6 +143,10 @@ class CapacityMixin:
             team.queued -= 1
             stage.project.queued -= 1
             self._start(stage, team, now)
+        if stage is not None and team.busy < team.capacity:
+            self._stalled[team] = None  # look again at the next decision (``Simulation._stalled``)
+        else:
+            self._stalled.pop(team, None)
 
     def _preempt_for(self, stage: StageState, team: TeamState, now: float) -> bool:
         """Free enough units for ``stage`` from running stages of strictly lower priority,
@@ -327,6 +331,7 @@ class CapacityMixin:
                 team.wip -= 1
                 stage.status = BLOCKED
                 project.queued -= 1
+                self._mark(team)  # it may have held back the stages behind it (strict order)
         project.rank_at = math.nan  # its stages' statuses changed: forget this instant's rank
 
 

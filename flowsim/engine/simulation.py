@@ -115,6 +115,13 @@ class Simulation(CapacityMixin):
         self._decision_pending = False
         self._review_due = False
         self._changed: list[TeamState] = []  # teams to dispatch at the next decision
+        # Teams whose best waiting stage could not start although units were free (a crew
+        # larger than them): ranks that move with time or with progress elsewhere may put a
+        # stage that can start first, so they are dispatched at every decision (DESIGN
+        # section 7: priorities are live).  A full team is not: nothing can start there, and
+        # preemption checked at every decision would cost a run under `preempt` 40% more
+        # (docs/policies.md).  Insertion ordered, so runs stay reproducible.
+        self._stalled: dict[TeamState, None] = {}
         # Shared starts logged at this instant: (log row, stage, its token then).
         self._unsettled: list[tuple[int, StageState, int]] = []
         self._by_id: dict[str, ProjectState] | None = None  # projects by id, for intervention actions
@@ -360,8 +367,10 @@ class Simulation(CapacityMixin):
             self._apply(self.rules.intervention.review(self.portfolio), now)
         if self.funnel:
             self._intake(now)
-        # Only teams where work was queued or capacity freed since the last decision:
-        # units are handed out when they become free (DESIGN section 7).
+        # Only teams where work was queued or capacity freed since the last decision, and
+        # stalled ones: units are handed out when they become free (DESIGN section 7).
+        for team in self._stalled:
+            self._mark(team)
         # Under preemption a start re-ranks its project, whose stages queued at other teams
         # may now take units there: such teams are marked again and dispatched in turn.
         while self._changed:
