@@ -178,10 +178,10 @@ def stop(
 ) -> None:
     """Which active projects, if stopped today, would we miss least?
 
-    For each project active at time 0 (arrived at 0 or in flight), or each
-    named, the change in total value delivered if it (and its dependants) were
-    stopped now: its own lost value against what its freed capacity brings the
-    others. Ranked: the first would be missed least.
+    For each project active at time 0 (in flight, or arrived at 0 and not
+    waiting for a project it depends on), or each named, the change in total
+    value delivered if it (and its dependants) were stopped now: its own lost
+    value against what its freed capacity brings the others. Ranked: the first would be missed least.
     """
     from .analysis.whatif import stop as run_stop
     from .cli import exit_on_flowsim_error

@@ -208,6 +208,18 @@ def test_stop_ranks_the_active_projects_and_cascades_to_dependants():
         whatif.stop(CHAIN, ["zz"], **FAST)
 
 
+def test_a_project_waiting_for_another_is_not_offered_as_active():
+    # e arrives at 0 but depends on c: it waits for c's delivery, so it is not an active project
+    # to stop today (DESIGN section 1) unless named; stopping c stops it too, in cascade.
+    waiting = {"id": "e", "depends_on": ["c"], "value": {"rate": 100},
+               "stages": [{"team": "build", "effort": 1, "crew": 2}]}  # fmt: skip
+    data = {**CHAIN, "projects": [*CHAIN["projects"], waiting]}
+    assert whatif.active_at_start(load_scenario(data)) == ["a", "b", "c"]
+    assert set(whatif.stop(data, **FAST).table["project"]) == {"a", "b", "c"}
+    assert whatif.stop(data, ["c"], **FAST).table.loc[0, "also_stopped"] == "e"
+    assert list(whatif.stop(data, ["e"], **FAST).table["project"]) == ["e"]
+
+
 # ------------------------------------------------------------------------------------ capacity
 
 # "busy" has all the load: ten projects queue for its single unit (about 40 weeks of

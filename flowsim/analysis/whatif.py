@@ -310,11 +310,13 @@ def _scenario_file_hint(data: Mapping, where: str) -> Problem | None:
 
 
 def active_at_start(scenario: Scenario) -> list[str]:
-    """Listed projects active at time 0: arriving at 0, or in flight (some stage ``done``)."""
+    """Listed projects active at time 0: in flight (some stage ``done``), or arriving at 0 with
+    no ``depends_on`` (one that waits for another project to be delivered is not active yet)."""
     return [
         p.id
         for p in scenario.projects
-        if p.arrival == 0 or any(s.done is True or (s.done is not False and s.done > 0) for s in p.stages)
+        if (p.arrival == 0 and not p.depends_on)
+        or any(s.done is True or (s.done is not False and s.done > 0) for s in p.stages)
     ]
 
 
@@ -330,10 +332,11 @@ def stop(
 ) -> WhatIf:
     """For each active project (or each named), the portfolio value change if it were stopped now.
 
-    Candidates by default: every listed project active at time 0 (arriving at
-    0, or in flight).  Stopping a project is simulated as the scenario without
-    it and, in cascade, without every project that depends on it; its work
-    already done is sunk and its remaining work frees its teams from time 0.
+    Candidates by default: every listed project active at time 0 (in flight, or
+    arriving at 0 with no ``depends_on``; name others with ``projects``).
+    Stopping a project is simulated as the scenario without it and, in
+    cascade, without every project that depends on it; its work already done
+    is sunk and its remaining work frees its teams from time 0.
     A stopped project is never delivered, so a deadline ``fine`` due within the
     horizon is still charged (DESIGN section 5): its value when stopped is
     ``-fine``, not 0, as when the engine cancels it.
