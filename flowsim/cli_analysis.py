@@ -63,13 +63,9 @@ def _one_policy(policy: list[str] | None, what: str) -> str | None:
     if not policy:
         return None
     if len(policy) > 1:
-        from .errors import FlowsimError
+        from .errors import FlowsimError, each_once
 
-        repeated = sorted({name for name in policy if policy.count(name) > 1})
-        if repeated:
-            raise FlowsimError(
-                f"--policy must name each policy once, got {', '.join(map(repr, repeated))} more than once"
-            )
+        each_once(policy, "--policy", "policy")
         raise FlowsimError(
             f"policy (--policy) must be given at most once ({what} simulates one policy), got {', '.join(policy)}"
         )
@@ -277,7 +273,7 @@ def sweep(
         "--policy",
         metavar="<str>",
         help="The one policy simulated (default: the policy the --set keys edit; the scenario's first when they "
-        "edit none; needed when they edit several).",
+        "edit none).",
     ),
     out: Path = typer.Option(
         None, "--out", "-o", help="Write sweep.csv, the plot sweep.png and the page sweep.html into this folder."

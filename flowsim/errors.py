@@ -44,6 +44,18 @@ class Described(str):
 NOTHING = Described("nothing")
 
 
+def each_once(names, option: str, kind: str, where: str = "") -> None:
+    """Refuse a list of names (``--policy``, ``--project``, ``--team``) that repeats one: a
+    repeat would be dropped or run twice without a word.  ``where`` prefixes the message
+    (``FILE: ``)."""
+    names = list(names)
+    repeated = list(dict.fromkeys(n for i, n in enumerate(names) if n in names[:i]))  # in order, each once
+    if repeated:
+        raise FlowsimError(
+            f"{where}{option} must name each {kind} once, got {', '.join(map(repr, repeated))} more than once"
+        )
+
+
 def whole_number(value: object, name: str, minimum: int) -> int:
     """``value`` as an int when it is a whole number of at least ``minimum`` (run options:
     replications, seed, workers); else a ``FlowsimError`` naming ``name`` and the value."""

@@ -39,7 +39,7 @@ import simpy
 from . import __version__
 from .engine.setup import build_rules, make_setup
 from .engine.simulation import Simulation, paused_collector
-from .errors import FlowsimError, show, whole_number
+from .errors import FlowsimError, each_once, show, whole_number
 from .scenario.checks import timeline_step_rule
 from .scenario.model import Scenario
 from .store import RunStore, chunk_name
@@ -240,9 +240,7 @@ def resolve_policies(scenario: Scenario, names: Sequence[str] | str | None) -> l
         return list(scenario.policies)
     if isinstance(names, str):  # ``flowsim.run(..., policies="fifo")``: one name, not its letters
         names = [names]
-    repeated = sorted({n for n in names if list(names).count(n) > 1})
-    if repeated:
-        raise FlowsimError(f"--policy must name each policy once, got {', '.join(map(repr, repeated))} more than once")
+    each_once(names, "--policy", "policy")
     unknown = [n for n in names if n not in scenario.policies]
     if unknown:
         raise FlowsimError(
@@ -323,8 +321,9 @@ def execute(
     ``scheduler`` (a Dask address or ``"local"``) replaces the local process pool;
     ``workers`` is then the size of a local cluster.  With ``out`` the tables are
     written there chunk by chunk and the returned ``Results`` reads them lazily.
-    ``replacing(manifest)`` is called just before a fresh run (not ``resume``) empties
-    an ``out`` folder that holds a run, with that run's manifest (``{}`` if unreadable).
+    ``replacing(manifest)`` is called just before a fresh run (not ``resume``) replaces
+    the run an ``out`` folder holds, with that run's manifest (a ``manifest.json``
+    flowsim did not write is refused instead).
     """
     if resume and out is None:
         raise FlowsimError("--resume needs the run folder to complete (--out)")
@@ -351,9 +350,21 @@ def execute(
     manifest["execution"] = {"backend": "dask" if scheduler else "processes", "workers": workers}
     if scheduler:
         manifest["execution"]["scheduler"] = scheduler
+    # What the folder holds is checked before anything is started or touched: a run to resume,
+    # a run to replace, or someone else's manifest.json (refused).
+    store = RunStore(out) if out is not None else None
+    previous = old = None
+    if store is not None:
+        store.check_folder()
+        previous = store.read_manifest() if resume else None
+        if previous is None:
+            old = store.existing_manifest()
+        else:
+            _check_resumable(previous, manifest, store.root)
     fill = functools.partial(
         _fill, scenario, manifest, names=names, target=target, total=total, seed=seed, workers=workers, size=size,
-        out=out, resume=resume, timeline_step=timeline_step, started=started, progress=progress, replacing=replacing,
+        store=store, previous=previous, old=old, timeline_step=timeline_step, started=started, progress=progress,
+        replacing=replacing,
     )  # fmt: skip
     if not scheduler:
         return fill(client=None)
@@ -374,29 +385,26 @@ def _fill(
     seed: int,
     workers: int,
     size: int,
-    out,
-    resume: bool,
+    store: RunStore | None,
+    previous: dict | None,
+    old: dict | None,
     timeline_step: float | None,
     started: float,
     progress,
     replacing,
     client,
 ):
-    """The part of ``execute`` that writes: prepare the folder, simulate, save the manifest."""
+    """The part of ``execute`` that writes: prepare the folder (``previous``: the manifest of
+    the run resumed; ``old``: of the run replaced), simulate, save the manifest."""
     from .results import Results  # pandas lives above this layer
 
-    store = RunStore(out) if out is not None else None
     earlier_wall = 0.0
     if store is not None:
-        store.check_folder()
-        previous = store.read_manifest() if resume else None
         if previous is None:
-            old = store.existing_manifest()  # refuses a manifest.json flowsim did not write
             if replacing is not None and old is not None:
                 replacing(old)
             store.clear()  # a fresh run: no earlier run's tables, summaries or report left to mislead
         else:
-            _check_resumable(previous, manifest, store.root)
             size = manifest["chunk_size"] = previous.get("chunk_size", size)
             manifest["completed_chunks"] = sorted(previous["completed_chunks"])
             manifest["started"] = previous["started"]

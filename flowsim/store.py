@@ -158,7 +158,7 @@ class RunStore:
         if found is not None:
             raise FlowsimError(
                 f"--out {self.root}: must be a new folder or one holding a flowsim run, got a {MANIFEST} "
-                f"flowsim did not write ({found}); choose another folder"
+                f"flowsim did not write ({found}); choose another folder, or remove {self.root / MANIFEST}"
             )
         return manifest
 

@@ -120,7 +120,7 @@ def test_a_manifest_flowsim_did_not_write_is_not_overwritten(tmp_path, text, fou
         f"--out {out}: must be a new folder or one holding a flowsim run, got a manifest.json flowsim did not "
         f"write ({found}"
     )
-    assert line.endswith("; choose another folder")
+    assert line.endswith(f"; choose another folder, or remove {out / 'manifest.json'}")
     assert (out / "manifest.json").read_text() == text
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
 

@@ -643,6 +643,21 @@ def test_expedite_goes_to_the_front(scripted):
     assert list(zip(expedited.time, expedited.project, expedited.reason, strict=True)) == [(1.0, "c", "ceo asked")]
 
 
+def test_an_expedited_stage_behind_a_blocked_crew_takes_the_free_unit_at_once(scripted):
+    # T 2 units, fifo (constant ranks).  L (effort 20) holds one unit from 0; X (crew 2) heads
+    # the queue and cannot start; Y (effort 1) waits behind it (strict order).  Y is expedited at
+    # 3: it now outranks X and fits the free unit, so it runs 3-4 (not after L, at 20).
+    results = run({
+        "horizon": 40, "teams": {"T": {"capacity": 2}},
+        "projects": [job("L", 20), {"id": "X", "value": {"rate": 1}, "stages": [{"team": "T", "effort": 2, "crew": 2}]},
+                     job("Y", 1)],
+        "policies": {"exp": {"sequencing": "fifo",
+                             "intervention": {"rule": scripted, "script": [[3, "expedite", "Y", "urgent"]]}}},
+    })  # fmt: skip
+    assert stage_spans(results, "exp") == {("L", "T"): [(0.0, 20.0)], ("Y", "T"): [(3.0, 4.0)],
+                                           ("X", "T"): [(20.0, 21.0)]}  # fmt: skip
+
+
 def test_expedite_beats_every_score(scripted):
     # cd3 ranks x (rate 100, effort 1: 100) far above y (rate 1, effort 1: 1); y is expedited at 0.5
     # while blk (rate 1000) runs 0-1: y 1-2, x 2-3.

@@ -269,8 +269,10 @@ def check_capacity(data: dict, events: pd.DataFrame, team_timeline: pd.DataFrame
 
 
 def check_queues(events: pd.DataFrame, teams: pd.DataFrame, horizon: float) -> None:
-    """(a') replay each team's queue from the log: a stage joins it when ``queued`` or preempted,
-    leaves it when ``started`` or when its project is cancelled or paused (a project-level row).
+    """(a') replay each team's queue from the log (single focus, the only one drawn here: a shared
+    team's queue is its stages beyond one per unit, checked in test_shared_reference.py): a stage
+    joins it when ``queued`` or preempted, leaves it when ``started`` or when its project is
+    cancelled or paused (a project-level row).
     ``mean_queue`` is the time average of the levels the replay holds once each instant is done,
     and ``max_queue`` the largest of them: a level within an instant lasts no time."""
     for (policy, replication), log in events.groupby(["policy", "replication"], observed=True, sort=False):

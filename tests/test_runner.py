@@ -288,3 +288,13 @@ def test_a_policy_named_twice_is_refused(small_file, tmp_path):
     assert result.exit_code == 2
     assert result.stderr.strip() == "--policy must name each policy once, got 'fifo' more than once"
     assert not (tmp_path / "out").exists()
+
+
+def test_the_folder_is_checked_before_a_cluster_is_reached(small, tmp_path, monkeypatch):
+    # Someone else's manifest.json is refused at once, not after a cluster has started (or, here,
+    # after the wait for an address where nothing listens).
+    pytest.importorskip("dask.distributed")
+    monkeypatch.setattr("flowsim.distributed.CONNECT_TIMEOUT", "1s")
+    (tmp_path / "manifest.json").write_text('{"name": "my-pwa"}')
+    with pytest.raises(FlowsimError, match=r"must be a new folder or one holding a flowsim run"):
+        execute(small, replications=2, scheduler="tcp://127.0.0.1:9", out=tmp_path)

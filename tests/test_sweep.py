@@ -167,12 +167,15 @@ def cli(*args: str):
         (["policies.limited.intake.limit=1,2"], "push",
          "<dict>: --set keys must be able to change the simulated policy push, got keys that edit only policy "
          "limited (to sweep it, simulate it: --policy limited)"),
-        # Keys on two policies and no policy chosen: the default (the first) would ignore one of them.
+        # Keys on two policies, chosen or not: whichever is simulated ignores the other's keys.
         (["policies.limited.intake.limit=1,2", "policies.push.intake.limit=2,4"], None,
-         "<dict>: policy (--policy) must be given when the --set keys edit several policies (one of limited, push; "
-         "only the simulated policy's keys can change anything, so keep only its keys), got nothing"),
-        # Chosen: the other policy's key is still one that changes nothing (identical rows).
+         "<dict>: --set keys must edit one policy, the one simulated, got keys of policies limited, push "
+         "(sweep each on its own, with --policy)"),
         (["policies.limited.intake.limit=1,2", "policies.push.intake.limit=2,4"], "limited",
+         "<dict>: --set keys must edit one policy, the one simulated, got keys of policies limited, push "
+         "(sweep each on its own, with --policy)"),
+        # A key every policy uses beside one of another policy: that one changes nothing.
+        (["teams.dev.capacity=1,2", "policies.push.intake.limit=2,4"], "limited",
          "<dict>: --set policies.push.intake.limit must edit the simulated policy limited or a part of the "
          "scenario every policy uses, got a key of policy push, which would change nothing (drop it, or sweep "
          "that policy on its own with --policy)"),
@@ -211,13 +214,12 @@ def test_keys_of_the_simulated_policy_and_of_the_scenario_still_run():
          f"{DEFAULT}: --set keys must be able to change the simulated policy push-fifo, got keys that edit only "
          "policy wip5-cd3 (to sweep it, simulate it: --policy wip5-cd3)"),
         (["--set", "policies.wip5-cd3.intake.limit=2,4", "--set", "policies.drum-cd3b-review.intake.buffer=8,12"],
-         f"{DEFAULT}: policy (--policy) must be given when the --set keys edit several policies (one of wip5-cd3, "
-         "drum-cd3b-review; only the simulated policy's keys can change anything, so keep only its keys), "
-         "got nothing"),
+         f"{DEFAULT}: --set keys must edit one policy, the one simulated, got keys of policies wip5-cd3, "
+         "drum-cd3b-review (sweep each on its own, with --policy)"),
         (["--set", "policies.wip5-cd3.intake.limit=2,4", "--set", "policies.drum-cd3b-review.intake.buffer=8,12",
           "--policy", "push-fifo"],
-         f"{DEFAULT}: --set keys must be able to change the simulated policy push-fifo, got keys that edit only "
-         "policies wip5-cd3, drum-cd3b-review (sweep one policy at a time, simulating it with --policy)"),
+         f"{DEFAULT}: --set keys must edit one policy, the one simulated, got keys of policies wip5-cd3, "
+         "drum-cd3b-review (sweep each on its own, with --policy)"),
         (["--set", "policies.wip5-cd3.intake.limit=4,4"],
          "--set policies.wip5-cd3.intake.limit values must differ, got 4 more than once"),
         (["--set", "policies.wip5-cd3.intake.limit=2,4", "--policy", "wip5-cd3", "--policy", "wip5-cd3"],
@@ -270,5 +272,5 @@ def test_sweep_help_says_which_policy_is_simulated():
     text = " ".join(text.replace("│", " ").split())
     assert (
         "--policy <str> The one policy simulated (default: the policy the --set keys edit; the scenario's first "
-        "when they edit none; needed when they edit several)." in text
+        "when they edit none)." in text
     ), text

@@ -218,6 +218,12 @@ def test_a_project_waiting_for_another_is_not_offered_as_active():
     assert set(whatif.stop(data, **FAST).table["project"]) == {"a", "b", "c"}
     assert whatif.stop(data, ["c"], **FAST).table.loc[0, "also_stopped"] == "e"
     assert list(whatif.stop(data, ["e"], **FAST).table["project"]) == ["e"]
+    # A project whose dependency is done at time 0 starts at 0: active.  The done one is not
+    # (delivered at 0: nothing to stop).  Found by a review of the change.
+    done = {"id": "z", "value": {"rate": 100}, "stages": [{"team": "build", "effort": 1, "done": True}]}
+    after = {"id": "y", "depends_on": ["z"], "value": {"rate": 100}, "stages": [{"team": "build", "effort": 1}]}
+    scenario = load_scenario({**CHAIN, "projects": [done, after, *CHAIN["projects"]]})
+    assert whatif.active_at_start(scenario) == ["y", "a", "b", "c"]
 
 
 # ------------------------------------------------------------------------------------ capacity

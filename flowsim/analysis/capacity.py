@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import FlowsimError, listing
+from ..errors import FlowsimError, each_once, listing
 from ..format import count, money, span
 from ..scenario.model import Scenario
 from .paired import Paired, Progress, WhatIf, clearly_above, prepare, stats_columns, totals_row, with_ci
@@ -65,9 +65,8 @@ def capacity(
     for team in teams or known:
         if team not in known:
             raise FlowsimError(f"{paired.source}: team (--team) must be one of {listing(known)}, got {team!r}")
-        if team in chosen:
-            raise FlowsimError(f"{paired.source}: team (--team) must name each team once, got {team!r} more than once")
         chosen.append(team)
+    each_once(chosen, "team (--team)", "team", f"{paired.source}: ")
     problems: list[str] = []
     variants: list[tuple[str, Scenario]] = []
     for team in chosen:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import FlowsimError, ScenarioError, listing
+from ..errors import FlowsimError, ScenarioError, each_once, listing
 from ..format import money
 from ..results import Results
 from ..runner import check_options, scenario_hash
@@ -205,11 +205,8 @@ class Paired:
                     f"{self.source}: {option} must be the id of a listed project (known: {listing(known)}), "
                     f"got {project!r}"
                 )
-            if project in out:
-                raise FlowsimError(
-                    f"{self.source}: {option} must name each project once, got {project!r} more than once"
-                )
             out.append(project)
+        each_once(out, option, "project", f"{self.source}: ")
         return out
 
 

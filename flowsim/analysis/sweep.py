@@ -227,39 +227,35 @@ def _policies_edited(keys: list[str]) -> list[str]:
     return out
 
 
-def _check_policy_keys(keys: list[str], paired: Paired, chosen: bool) -> None:
+def _check_policy_keys(keys: list[str], paired: Paired) -> None:
     """Refuse keys that cannot change the result: only the simulated policy is run, so a key
     editing another policy changes nothing (a grid of identical rows and a "best" among them).
     Keys outside ``policies`` (teams, projects, ...) change every policy's run."""
     source = paired.source
     edited = _policies_edited(keys)
-    if not chosen and len(edited) > 1:
+    if len(edited) > 1:  # whichever is simulated, the keys of the others would change nothing
         raise FlowsimError(
-            f"{source}: policy (--policy) must be given when the --set keys edit several policies (one of "
-            f"{listing(edited)}; only the simulated policy's keys can change anything, so keep only its keys), "
-            "got nothing"
+            f"{source}: --set keys must edit one policy, the one simulated, got keys of policies "
+            f"{', '.join(edited)} (sweep each on its own, with --policy)"
         )
     simulated = paired.policy
     stray = [key for key in keys if _policy_of(key) not in (None, simulated)]
     if not stray:
         return
-    theirs = _policies_edited(stray)
-    named = f"polic{'y' if len(theirs) == 1 else 'ies'} {', '.join(theirs)}"
+    (theirs,) = edited  # the one policy the keys edit, not the one simulated
     if len(stray) == len(keys):
-        if len(theirs) == 1 and theirs[0] in paired.scenario.policies:
-            hint = f"to sweep it, simulate it: --policy {theirs[0]}"
-        elif len(theirs) == 1:
-            hint = "a policy the scenario does not define is never simulated"
+        if theirs in paired.scenario.policies:
+            hint = f"to sweep it, simulate it: --policy {theirs}"
         else:
-            hint = "sweep one policy at a time, simulating it with --policy"
+            hint = "a policy the scenario does not define is never simulated"
         raise FlowsimError(
             f"{source}: --set keys must be able to change the simulated policy {simulated}, "
-            f"got keys that edit only {named} ({hint})"
+            f"got keys that edit only policy {theirs} ({hint})"
         )
     one = len(stray) == 1
     raise FlowsimError(
         f"{source}: --set {', '.join(stray)} must edit the simulated policy {simulated} or a part of the scenario "
-        f"every policy uses, got {'a key' if one else 'keys'} of {named}, which would change nothing "
+        f"every policy uses, got {'a key' if one else 'keys'} of policy {theirs}, which would change nothing "
         f"(drop {'it' if one else 'them'}, or sweep that policy on its own with --policy)"
     )
 
@@ -285,8 +281,8 @@ def sweep(
     (``policies.NAME...``), else the scenario's baseline.  Only the simulated
     policy is run, so keys that edit another policy are refused
     (``FlowsimError``, before anything is simulated), as are keys editing
-    several policies without ``policy``; keys outside ``policies`` (teams,
-    projects, ...) change every policy's run.  A key's values must differ.  The best
+    several policies; keys outside ``policies`` (teams, projects, ...) change
+    every policy's run.  A key's values must differ.  The best
     setting has the highest mean, or the lowest for a metric where less is
     better (``value_delayed``, cycle times); metrics without a direction
     (utilisation, counts of cancelled or rejected projects) have none.
@@ -311,7 +307,7 @@ def sweep(
         scenarios.append(paired.build(data, change))
     # After the keys are known to be paths of the scenario (a misspelt policy is named as such),
     # before anything is simulated.
-    _check_policy_keys(keys, paired, chosen=policy is not None)
+    _check_policy_keys(keys, paired)
     values = []
     for index, (combo, variant) in enumerate(zip(combos, scenarios, strict=True), start=1):
         label = ", ".join(f"{k}={show(v)}" for k, v in zip(keys, combo, strict=True))

@@ -311,13 +311,21 @@ def _scenario_file_hint(data: Mapping, where: str) -> Problem | None:
 
 def active_at_start(scenario: Scenario) -> list[str]:
     """Listed projects active at time 0: in flight (some stage ``done``), or arriving at 0 with
-    no ``depends_on`` (one that waits for another project to be delivered is not active yet)."""
-    return [
-        p.id
-        for p in scenario.projects
-        if (p.arrival == 0 and not p.depends_on)
-        or any(s.done is True or (s.done is not False and s.done > 0) for s in p.stages)
-    ]
+    every project they depend on delivered by then (one that waits for another is not active
+    yet).  A project whose every stage is done is delivered at 0: nothing to stop."""
+    by_id = {p.id: p for p in scenario.projects}
+
+    def delivered_at_start(project) -> bool:
+        return all(s.done is True for s in project.stages)
+
+    def active(project) -> bool:
+        if delivered_at_start(project):
+            return False
+        if any(s.done is True or (s.done is not False and s.done > 0) for s in project.stages):
+            return True
+        return project.arrival == 0 and all(delivered_at_start(by_id[d]) for d in project.depends_on)
+
+    return [p.id for p in scenario.projects if active(p)]
 
 
 def stop(
@@ -333,7 +341,8 @@ def stop(
     """For each active project (or each named), the portfolio value change if it were stopped now.
 
     Candidates by default: every listed project active at time 0 (in flight, or
-    arriving at 0 with no ``depends_on``; name others with ``projects``).
+    arriving at 0 and not waiting for a project it depends on; name others with
+    ``projects``).
     Stopping a project is simulated as the scenario without it and, in
     cascade, without every project that depends on it; its work already done
     is sunk and its remaining work frees its teams from time 0.

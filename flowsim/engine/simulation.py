@@ -369,8 +369,9 @@ class Simulation(CapacityMixin):
             self._intake(now)
         # Only teams where work was queued or capacity freed since the last decision, and
         # stalled ones: units are handed out when they become free (DESIGN section 7).
-        for team in self._stalled:
-            self._mark(team)
+        if not self._constant_rank:  # constant ranks: a stalled team's order moves only by an expedite
+            for team in self._stalled:
+                self._mark(team)
         # Under preemption a start re-ranks its project, whose stages queued at other teams
         # may now take units there: such teams are marked again and dispatched in turn.
         while self._changed:
@@ -533,8 +534,10 @@ class Simulation(CapacityMixin):
                 if stage.status == QUEUED:
                     team = self.teams[stage.team]
                     team.queue.refile(stage, now)
-                    if preempt:
-                        self._mark(team)  # it may now outrank running work (an expedite, a rank that rose)
+                    if preempt or force:
+                        # It may now outrank running work (an expedite, a rank that rose), or,
+                        # expedited, a crew holding back a free unit (``_stalled``).
+                        self._mark(team)
         if project.status == WAITING:
             self.funnel.refile(project, now)
 
