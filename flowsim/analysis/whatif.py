@@ -34,6 +34,7 @@ import pandas as pd
 from ..errors import Described, FlowsimError, Problem, ScenarioError, listing
 from ..format import count, money, signed_money, span
 from ..scenario import read_yaml, scenario_from_dict
+from ..scenario.load import wrong_file_hint
 from ..scenario.model import Project, Scenario
 from .benefits import benefits
 from .capacity import capacity
@@ -263,7 +264,7 @@ def _project_body(paired: Paired, project) -> tuple[dict, str, str]:
     if isinstance(project, Project):
         return project.model_dump(mode="json", exclude_none=True), "<project>", ""
     if isinstance(project, Mapping):
-        hint = _scenario_file_hint(project, "<project>")
+        hint = wrong_file_hint(project, "<project>", "scenario")
         if hint is not None:
             raise ScenarioError([hint])
         return dict(project), "<project>", ""
@@ -288,22 +289,10 @@ def _project_body(paired: Paired, project) -> tuple[dict, str, str]:
         raise ScenarioError(
             [Problem(where, "", "one project in scenario syntax (a mapping with id, value, stages)", Described(kind))]
         )
-    hint = _scenario_file_hint(data, where)
+    hint = wrong_file_hint(data, where, "scenario")
     if hint is not None:
         raise ScenarioError([hint])
     return dict(data), where, ""
-
-
-def _scenario_file_hint(data: Mapping, where: str) -> Problem | None:
-    """A whole scenario passed as ``--project``: one line saying so, not a dozen unknown project keys.
-    (The opposite of ``flowsim validate`` on a project file, ``scenario.load._project_file_hint``.)"""
-    keys = [key for key in ("teams", "projects", "horizon") if key in data]
-    if not keys or "stages" in data:
-        return None
-    file = where if not where.startswith("<") else "FILE"
-    rule = (f"one project (id, stages, value, ...); a scenario file is for "
-            f"flowsim whatif admit {file} --project PROJECT")  # fmt: skip
-    return Problem(where, "", rule, Described(f"what looks like a scenario ({', '.join(keys)}, no stages)"))
 
 
 # ---------------------------------------------------------------------------- stop

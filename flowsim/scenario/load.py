@@ -66,15 +66,32 @@ def scenario_from_dict(data: Any, source: str = "<dict>") -> Scenario:
 def _project_file_hint(data: Mapping, source: str) -> list[Problem]:
     """A file holding one project (for ``whatif admit --project``) validated as a scenario:
     say so, or its keys read as a list of unknown scenario keys."""
+    hint = wrong_file_hint(data, source, "project")
+    return [] if hint is None else [hint]
+
+
+# What each kind of file has, what rules it out, what it must be, and the command it is for.
+_FILE_KINDS = {
+    "project": (("stages", "value"), "teams", "a scenario (horizon, teams, ...)",
+                "a file holding one project is for flowsim whatif admit SCENARIO --project {file}"),
+    "scenario": (("teams", "projects", "horizon"), "stages", "one project (id, stages, value, ...)",
+                 "a scenario file is for flowsim whatif admit {file} --project PROJECT"),
+}  # fmt: skip
+
+
+def wrong_file_hint(data: object, source: str, looks_like: str) -> Problem | None:
+    """One line for a file of the other kind (``looks_like``: "project" or "scenario") given
+    where the other was expected, instead of a dozen unknown keys; None if it does not look so."""
     if not isinstance(data, Mapping):
-        return []
-    keys = [key for key in ("stages", "value") if key in data]
-    if not keys or "teams" in data:
-        return []
+        return None
+    marks, unless, rule, command = _FILE_KINDS[looks_like]
+    keys = [key for key in marks if key in data]
+    if not keys or unless in data:
+        return None
     file = source if not source.startswith("<") else "FILE"
-    rule = (f"a scenario (horizon, teams, ...); a file holding one project is for "
-            f"flowsim whatif admit SCENARIO --project {file}")  # fmt: skip
-    return [_whole(source, rule, f"what looks like one project ({', '.join(keys)}, no teams)")]
+    what = "one project" if looks_like == "project" else "a scenario"
+    found = f"what looks like {what} ({', '.join(keys)}, no {unless})"
+    return _whole(source, f"{rule}; {command.format(file=file)}", found)
 
 
 def read_yaml(
