@@ -96,7 +96,9 @@ class Draws(SequencingRule):
     def __init__(self, params=None, context=None):
         super().__init__(params, context)
         self.draws: dict[str, float] = {}
-        Draws.made.append((context.policy, id(self)))
+        # The object itself, not its id: a rule freed after its replication may leave its address
+        # to the next one, and two objects would then count as one (seen on a fresh clone).
+        Draws.made.append((context.policy, self))
 
     def priority(self, project, now):
         if project.id not in self.draws:
@@ -134,7 +136,7 @@ def test_context_rng_rules_reproduce_across_workers_and_policy_subsets():
     one = _stochastic_run(1, policies)
     # A fresh rule object per (policy, replication): 4 replications of "mine".
     assert [policy for policy, _ in Draws.made] == ["mine"] * 4
-    assert len({obj for _, obj in Draws.made}) == 4
+    assert len({id(obj) for _, obj in Draws.made}) == 4  # all alive in ``made``: distinct ids
     two = _stochastic_run(2, policies)
     alone = _stochastic_run(1, {"mine": policies["mine"]})
     assert (one.events.event == "cancelled").any()  # the intervention's draws did act
