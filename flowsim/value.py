@@ -375,8 +375,11 @@ def cost_of_delay_trend(profile: int, life: float, lump: float, due: float, proj
     if lump > 0:
         rises.append(h - 1.0)
     if profile == DEADLINE and math.isfinite(due):
-        if p == due - 1.0:
-            return LIVE, due  # the step up is just after this point
+        # The step up is just after ``due - 1``, where ``p + 1 <= due`` (as cost_of_delay computes
+        # it) turns false: ``p + 1.0`` rounds to ``due`` for every p within an ulp of 1 of it,
+        # not at ``p == due - 1.0`` alone (p = 6e-87 with due 1 is such a point).
+        if p == due - 1.0 or p + 1.0 == due:
+            return LIVE, due
         rises.append(due - 1.0)
     return FALLING, min((r for r in rises if r > p), default=math.inf)
 
