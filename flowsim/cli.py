@@ -2,8 +2,11 @@
 
 Bad input never shows a traceback: every command runs its work inside
 ``exit_on_flowsim_error()``, which prints each problem on its own line to
-stderr and exits with ``EXIT_BAD_INPUT`` (2).  Commands are added to ``app``
-with ``@app.command()``; ``main`` is the console-script entry point.
+stderr and exits with ``EXIT_BAD_INPUT`` (2).  A usage error click finds while
+parsing (a bad value, an unknown option) is one line and exit 2 as well
+(``flowsim.cli_errors``, through the command classes of ``flowsim.cli_help``).
+Commands are added to ``app`` with ``@app.command()``; ``main`` is the
+console-script entry point.
 """
 
 from __future__ import annotations
@@ -15,11 +18,10 @@ from pathlib import Path
 import typer
 
 from . import __version__
+from .cli_errors import EXIT_BAD_INPUT
 from .cli_help import FlowsimCommand, FlowsimGroup
 from .errors import FlowsimError, ScenarioError, show
 from .scenario import RuleRef, Scenario, load_scenario
-
-EXIT_BAD_INPUT = 2
 
 app = typer.Typer(
     name="flowsim",

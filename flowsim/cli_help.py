@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typer.core import TyperCommand, TyperGroup
 
+from .cli_errors import OneLineGroupErrors, OneLineUsageErrors
+
 __all__ = ["FlowsimCommand", "FlowsimGroup"]
 
 
@@ -32,11 +34,12 @@ class _HelpFormat:
         return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
 
 
-class FlowsimCommand(_HelpFormat, TyperCommand):
-    """A ``flowsim`` command (``@app.command(cls=FlowsimCommand)``)."""
+class FlowsimCommand(OneLineUsageErrors, _HelpFormat, TyperCommand):
+    """A ``flowsim`` command (``@app.command(cls=FlowsimCommand)``): its help as above, a
+    usage error in one line (``flowsim.cli_errors``)."""
 
 
-class FlowsimGroup(_HelpFormat, TyperGroup):
+class FlowsimGroup(OneLineGroupErrors, _HelpFormat, TyperGroup):
     """A ``flowsim`` command group (``typer.Typer(cls=FlowsimGroup)``)."""
 
     def parse_args(self, ctx, args: list[str]) -> list[str]:
@@ -47,7 +50,8 @@ class FlowsimGroup(_HelpFormat, TyperGroup):
 
 def rules_first(args: list[str]) -> list[str]:
     """``args`` with every ``--rules VALUE`` (or ``--rules=VALUE``) moved to the front, in
-    order; arguments after ``--`` are left alone, and so is a ``--rules`` with no value."""
+    order; arguments after ``--`` are left alone, and so is a ``--rules`` with no value
+    (last, or followed by an option): the command then says --rules needs a file."""
     front: list[str] = []
     rest: list[str] = []
     i = 0
@@ -58,7 +62,7 @@ def rules_first(args: list[str]) -> list[str]:
             break
         if arg.startswith("--rules="):
             front.append(arg)
-        elif arg == "--rules" and i + 1 < len(args):
+        elif arg == "--rules" and i + 1 < len(args) and not args[i + 1].startswith("-"):
             front.extend(args[i : i + 2])
             i += 1
         else:

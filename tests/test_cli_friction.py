@@ -207,7 +207,10 @@ def test_help_shows_flags_without_a_value_and_arguments_by_name(command, argumen
 def test_missing_argument_is_named_as_in_the_usage():
     result = runner.invoke(app, ["run"])
     assert result.exit_code == 2
-    assert "Missing argument 'SCENARIO'" in result.output
+    # one line (tests/test_cli_usage_errors.py), no longer click's "Missing argument 'SCENARIO'." in a box
+    assert result.stderr.splitlines() == [
+        "missing SCENARIO: flowsim run needs the scenario file (YAML); see flowsim run --help"
+    ]
 
 
 def test_quiet_help_says_the_report_path_is_still_printed(tmp_path):
