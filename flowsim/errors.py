@@ -455,7 +455,10 @@ def _discriminator(ctx: dict) -> str:
 
 def _allowed_keys(model: type | None, loc: tuple) -> list[str] | None:
     where = _model_in(_type_at(model, loc)) if model is not None else None
-    return None if where is None else [f.alias or name for name, f in where.model_fields.items()]
+    if where is None:
+        return None
+    refused = getattr(where, "refused_keys", frozenset())
+    return [f.alias or name for name, f in where.model_fields.items() if name not in refused]
 
 
 def _known_key(key: object, model: type | None, loc: tuple, noun: str) -> str:

@@ -9,13 +9,15 @@ scenario's currency, whatever it is.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
+    TypeAdapter,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -26,6 +28,7 @@ from .distributions import Quantity
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Loss = Annotated[float, Field(ge=0, lt=1)]  # a flat switching curve's loss per extra task
 
 
 class Strict(BaseModel):
@@ -71,7 +74,7 @@ class Switching(Strict):
     """A multitasking curve: a named table, ``flat`` with a ``loss``, or a user table."""
 
     rule: Literal["none", "weinberg", "wheelwright_clark", "flat", "table"]
-    loss: Annotated[float, Field(ge=0, lt=1)] | None = None
+    loss: Loss | None = None
     table: list[tuple[Positive, NonNegative]] | None = None
 
     @model_validator(mode="before")
@@ -116,7 +119,7 @@ class Team(Strict):
     capacity_changes: list[CapacityChange] = Field(default_factory=list)
     focus: Literal["single", "shared"] = "single"
     switching: Switching | None = None
-    loss: Annotated[float, Field(ge=0, lt=1)] | None = None
+    loss: Loss | None = None
 
     # Field validators (run in field order, after ``focus``) rather than a model
     # validator, so the message points at the key that is out of place.
@@ -150,8 +153,24 @@ class Team(Strict):
         # of ``switching: {rule: flat, loss: 0.17}``.
         if isinstance(data, dict) and data.get("switching") == "flat" and "loss" in data:
             data = dict(data)
-            data["switching"] = {"rule": "flat", "loss": data.pop("loss")}
+            if _is_loss(data["loss"]):
+                data["switching"] = {"rule": "flat", "loss": data.pop("loss")}
+            else:
+                # A wrong loss is refused at its own key (teams.X.loss holds it, not
+                # teams.X.switching); a stand-in keeps the curve from adding a second error.
+                data["switching"] = {"rule": "flat", "loss": 0.0}
         return data
+
+
+_LOSS = TypeAdapter(Loss, config=ConfigDict(strict=True))
+
+
+def _is_loss(value: Any) -> bool:
+    try:
+        _LOSS.validate_python(value)
+    except ValidationError:
+        return False
+    return True
 
 
 class Stage(Strict):
@@ -214,6 +233,10 @@ class Project(_ProjectBody):
 
 class Template(_ProjectBody):
     """A project without id, arrival and dependencies, from which arrivals are drawn."""
+
+    # Fields of a project a template may not set: the checks refuse them with a reason
+    # ("left out in a template"), so a message listing the allowed keys leaves them out.
+    refused_keys: ClassVar[frozenset[str]] = frozenset({"promised"})
 
 
 class ArrivalStream(Strict):
