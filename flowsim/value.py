@@ -259,8 +259,10 @@ def realised(terms: ValueTerms, d, d_ideal, horizon: float, rho: float, grid) ->
 
 
 def _within(life: float, left: float) -> float:
-    """Stream length realised within the horizon when ``left`` time units remain."""
-    return max(0.0, min(life, left))
+    """Stream length realised within the horizon when ``left`` time units remain:
+    ``max(0.0, min(life, left))``, spelt out (ranking rules call it at every look-up)."""
+    within = left if left < life else life
+    return within if within > 0.0 else 0.0
 
 
 def _lost_length(life: float, horizon: float, p: float) -> float:
@@ -381,7 +383,11 @@ def cost_of_delay_trend(profile: int, life: float, lump: float, due: float, proj
         if p == due - 1.0 or p + 1.0 == due:
             return LIVE, due
         rises.append(due - 1.0)
-    return FALLING, min((r for r in rises if r > p), default=math.inf)
+    until = math.inf
+    for r in rises:
+        if p < r < until:
+            until = r
+    return FALLING, until
 
 
 def cd3(cod: float, remaining: float) -> float:
