@@ -53,7 +53,7 @@ def run(
     """Simulate every policy (or those named) on the same worlds; what ``flowsim run`` does.
 
     ``policies`` is a name or a list of names (the first in the file is the baseline).
-    ``replications`` defaults to 100 (with ``target_ci``: the minimum, default 10);
+    ``replications`` defaults to 100 (with ``target_ci``: the minimum, default 30);
     ``seed`` to the scenario's; ``workers`` to all cores.  ``scheduler`` is a Dask
     address or ``"local"`` (needs ``flowsim[dask]``).  With ``out`` the results are
     also written as a run folder, chunk by chunk (``resume=True`` completes an

@@ -83,7 +83,7 @@ def run(
         None,
         "--replications",
         "-n",
-        help="Number of worlds simulated (default 100; with --target-ci the minimum, default 10).",
+        help="Number of worlds simulated (default 100; with --target-ci the minimum, default 30).",
     ),
     seed: int = typer.Option(None, "--seed", help="Seed of the worlds (default: the scenario's)."),
     workers: int = typer.Option(None, "--workers", "-w", help="Local processes (default: all cores)."),

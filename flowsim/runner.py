@@ -317,7 +317,7 @@ def execute(
 
     ``replications`` defaults to 100.  With ``target_ci`` the run goes on chunk
     by chunk until the target is met or ``max_replications`` (default 1,000)
-    are done, and ``replications`` is the minimum before stopping (default 10).
+    are done, and ``replications`` is the minimum before stopping (default 30).
     ``scheduler`` (a Dask address or ``"local"``) replaces the local process pool;
     ``workers`` is then the size of a local cluster.  With ``out`` the tables are
     written there chunk by chunk and the returned ``Results`` reads them lazily.

@@ -85,7 +85,7 @@ def test_target_stops_at_the_first_chunk_boundary_meeting_it(targeted, full):
     assert target["half_width"] == max(target["half_widths"].values()) <= target["threshold"]
     assert set(target["half_widths"]) == {"cd3-wip", "random-review"}
     assert {k: target[k] for k in ("ci", "metric", "min_replications", "max_replications")} == {
-        "ci": TARGET, "metric": "value_delivered", "min_replications": 10, "max_replications": MAX,
+        "ci": TARGET, "metric": "value_delivered", "min_replications": 30, "max_replications": MAX,
     }  # fmt: skip
 
 
