@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.3.2"
+__version__ = "0.4.0"
 
 import os
 from collections.abc import Callable, Sequence

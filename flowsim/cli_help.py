@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typer.core import TyperCommand, TyperGroup
 
-from .cli_errors import OneLineGroupErrors, OneLineUsageErrors
+from .cli_errors import RULES_WITHOUT_A_FILE, OneLineGroupErrors, OneLineUsageErrors, fail
 
 __all__ = ["FlowsimCommand", "FlowsimGroup"]
 
@@ -45,7 +45,22 @@ class FlowsimGroup(OneLineGroupErrors, _HelpFormat, TyperGroup):
     def parse_args(self, ctx, args: list[str]) -> list[str]:
         # ``--rules`` belongs to flowsim, not to a command, yet users write it after the
         # command too (``flowsim run s.yaml --rules r.py``): it is taken from anywhere.
-        return super().parse_args(ctx, rules_first(args))
+        args = rules_first(args)
+        if not ctx.resilient_parsing and rules_without_a_file(args):
+            # Said here, wherever it is: before a command, click would take the option after
+            # --rules as its file (``flowsim --rules --help``: "Missing command").
+            fail(RULES_WITHOUT_A_FILE)
+        return super().parse_args(ctx, args)
+
+
+def rules_without_a_file(args: list[str]) -> bool:
+    """Whether a ``--rules`` (before any ``--``) is last or followed by an option."""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return False
+        if arg == "--rules" and (i + 1 == len(args) or args[i + 1].startswith("-")):
+            return True
+    return False
 
 
 def rules_first(args: list[str]) -> list[str]:

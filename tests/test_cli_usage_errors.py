@@ -68,6 +68,11 @@ CASES = [
     (["run", SMALL, "--rules", "-n", "2"], RULES_WITHOUT_A_FILE),
     (["--rules"], RULES_WITHOUT_A_FILE),
     (["whatif", "stop", SMALL, "--rules"], RULES_WITHOUT_A_FILE),
+    # before the command too: click would take the option after it as the file
+    (["--rules", "--help"], RULES_WITHOUT_A_FILE),  # was "Missing command"
+    (["--rules", "-n", "2", "run", SMALL], RULES_WITHOUT_A_FILE),  # was "flowsim has no command '2'"
+    (["--rules", "--quiet", "run", SMALL], RULES_WITHOUT_A_FILE),  # was "--rules must be a .py file ..., got '--quiet'"
+    (["whatif", "--rules", "--quiet", "stop", SMALL], RULES_WITHOUT_A_FILE),
     # validate and report
     (["validate"], f"missing SCENARIO: flowsim validate needs {SCENARIO}; see flowsim validate --help"),
     (["validate", SMALL, "--bogus"], "flowsim validate has no option --bogus; see flowsim validate --help"),

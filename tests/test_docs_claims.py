@@ -190,6 +190,15 @@ def test_a_team_level_loss_out_of_range_is_reported_at_its_own_key():
     ]
 
 
+def test_a_blank_team_level_loss_beside_flat_is_still_refused():
+    """The stand-in curve used while a wrong team-level ``loss`` is refused must never run:
+    ``loss:`` left blank (YAML null) beside ``switching: flat`` gives flat no loss, which
+    scenario.md refuses ("flat needs a loss"), and was run as a flat curve of loss 0."""
+    text = "horizon: 5\nteams:\n  dev: {capacity: 1, focus: shared, switching: flat, loss: }\n"
+    (message,) = problems(text)
+    assert message.startswith("<text>: teams.dev.switching must be {rule: flat, loss: L} (flat needs a loss"), message
+
+
 # ------------------------------------------------------------------ policies.md
 
 

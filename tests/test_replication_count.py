@@ -17,6 +17,7 @@ from flowsim.errors import FlowsimError
 from flowsim.runner import default_chunk_size, execute
 from flowsim.stats import half_width, paired_ci, replications_needed, target_half_widths, welch_ci
 from flowsim.tables import TABLES
+from flowsim.target import JUDGED_FROM
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,13 +59,13 @@ def values_by_policy(results, metric="value_delivered", n=None) -> dict[str, np.
 
 
 def first_boundary_meeting(results, target: float, minimum: int, chunk: int, policies=None) -> int:
-    """The rule, evaluated by brute force on a complete run."""
+    """The rule, evaluated by brute force on a complete run (no stop judged before JUDGED_FROM)."""
     values = values_by_policy(results)
     if policies:
         values = {p: values[p] for p in policies}
     baseline = next(iter(values))
     for end in range(chunk, MAX + 1, chunk):
-        if end < minimum:
+        if end < max(minimum, JUDGED_FROM):
             continue
         prefix = {p: v[:end] for p, v in values.items()}
         widths = target_half_widths(prefix, baseline)
@@ -152,6 +153,33 @@ def test_interrupted_target_run_resumes_to_the_same_stop(small, targeted, tmp_pa
     pdt.assert_frame_equal(results.events, targeted.events)
     with pytest.raises(FlowsimError, match="--resume must continue the same run: target was"):
         execute(small, target_ci=0.02, max_replications=MAX, out=tmp_path, resume=True)
+
+
+def test_resume_refuses_a_target_run_judged_by_the_earlier_rule(small, tmp_path):
+    """A --target-ci run written before JUDGED_FROM judged its stop from its minimum on
+    (default 10).  Resumed by the new rule it would go on past the stop it reached, or stop
+    elsewhere: it is refused, by its flowsim version and, were the version the same, by its
+    stopping rule (``judged_from`` missing from its manifest).  Its manifest is untouched."""
+    import json
+
+    import flowsim
+
+    execute(small, target_ci=0.5, max_replications=MAX, workers=2, out=tmp_path)
+    path = tmp_path / "manifest.json"
+    manifest = json.loads(path.read_text())
+    assert manifest["target"]["judged_from"] == JUDGED_FROM
+    old = json.loads(path.read_text())
+    del old["target"]["judged_from"]
+    old["target"].update(min_replications=10, replications=10)  # what the old rule reached
+    old["completed_chunks"] = ["part-0000000-0000009"]
+    old["replications_completed"] = 10
+    for version, refused in (("0.3.2", "flowsim version was '0.3.2'"), (flowsim.__version__, "target was ")):
+        old["versions"]["flowsim"] = version
+        path.write_text(json.dumps(old))
+        for minimum in (None, 10):
+            with pytest.raises(FlowsimError, match=f"--resume must continue the same run: .*{refused}"):
+                execute(small, target_ci=0.5, replications=minimum, max_replications=MAX, out=tmp_path, resume=True)
+        assert json.loads(path.read_text()) == old  # untouched
 
 
 def test_cli_reports_what_was_reached(small_file, full, tmp_path):

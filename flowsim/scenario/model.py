@@ -153,7 +153,9 @@ class Team(Strict):
         # of ``switching: {rule: flat, loss: 0.17}``.
         if isinstance(data, dict) and data.get("switching") == "flat" and "loss" in data:
             data = dict(data)
-            if _is_loss(data["loss"]):
+            # ``loss: null`` (or ``loss:`` left blank) gives no loss: flat is then refused for
+            # lacking one, as before, never run with the stand-in below.
+            if data["loss"] is None or _is_loss(data["loss"]):
                 data["switching"] = {"rule": "flat", "loss": data.pop("loss")}
             else:
                 # A wrong loss is refused at its own key (teams.X.loss holds it, not
