@@ -82,8 +82,6 @@ def usage_line(error: UsageError, ctx, args: list[str]) -> str:
     """The one line saying what ``error`` found wrong in ``args`` of ``ctx``'s command."""
     where = ctx.command_path
     see = f"see {where} --help"
-    if isinstance(error, (NoSuchOption, BadOptionUsage)) and error.option_name == "--rules":
-        return RULES_WITHOUT_A_FILE  # after a command, --rules with no value is "no such option"
     if isinstance(error, NoSuchOption):
         hint = f" (did you mean {_either(error.possibilities)}?)" if error.possibilities else ""
         return f"{where} has no option {error.option_name}{hint}; {see}"

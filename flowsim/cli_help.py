@@ -65,8 +65,8 @@ def rules_without_a_file(args: list[str]) -> bool:
 
 def rules_first(args: list[str]) -> list[str]:
     """``args`` with every ``--rules VALUE`` (or ``--rules=VALUE``) moved to the front, in
-    order; arguments after ``--`` are left alone, and so is a ``--rules`` with no value
-    (last, or followed by an option): the command then says --rules needs a file."""
+    order; arguments after ``--`` are left alone, and so is a last ``--rules`` (with no
+    value: ``FlowsimGroup.parse_args`` then says --rules needs a file)."""
     front: list[str] = []
     rest: list[str] = []
     i = 0
@@ -77,7 +77,7 @@ def rules_first(args: list[str]) -> list[str]:
             break
         if arg.startswith("--rules="):
             front.append(arg)
-        elif arg == "--rules" and i + 1 < len(args) and not args[i + 1].startswith("-"):
+        elif arg == "--rules" and i + 1 < len(args):
             front.extend(args[i : i + 2])
             i += 1
         else:

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from flowsim import __version__
 from flowsim.cli import app
 from flowsim.cli_errors import RULES_WITHOUT_A_FILE, python_type
-from flowsim.cli_help import rules_first
+from flowsim.cli_help import rules_first, rules_without_a_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = str(ROOT / "tests" / "fixtures" / "small_portfolio.yaml")
@@ -184,8 +184,10 @@ def test_ctrl_c_elsewhere_still_exits_130(monkeypatch):
     assert runner.invoke(app, ["validate", SMALL]).exit_code == 130
 
 
-def test_rules_first_leaves_a_rules_without_a_file_where_it_is():
-    # so that the command, not the group, meets it: "--rules needs a file of rules"
-    assert rules_first(["run", "s.yaml", "--rules", "-n", "2"]) == ["run", "s.yaml", "--rules", "-n", "2"]
+def test_a_rules_without_a_file_is_found_wherever_it_stands():
+    # The group says "--rules needs a file of rules" before click would take an option as it.
+    assert rules_without_a_file(rules_first(["run", "s.yaml", "--rules", "-n", "2"]))
+    assert rules_without_a_file(["--rules", "--help"]) and rules_without_a_file(["run", "s.yaml", "--rules"])
+    assert not rules_without_a_file(["run", "s.yaml", "--", "--rules"])  # after --, an argument
     moved = rules_first(["run", "s.yaml", "--rules", "r.py", "-n", "2"])
-    assert moved == ["--rules", "r.py", "run", "s.yaml", "-n", "2"]
+    assert moved == ["--rules", "r.py", "run", "s.yaml", "-n", "2"] and not rules_without_a_file(moved)
