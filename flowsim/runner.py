@@ -516,8 +516,7 @@ def _check_resumable(previous: dict, manifest: dict, folder: os.PathLike | str =
     now = manifest.get("target")
     # The whole stopping rule: a run written before ``judged_from`` (flowsim 0.3) is refused
     # above, by its version, since it judged its stop from its minimum on.
-    settings = ("ci", "metric", "level", "min_replications", "max_replications", "judged_from")
-    was = {k: before.get(k) for k in settings} if before else None
-    new = {k: now.get(k) for k in settings} if now else None
+    was = {k: before.get(k) for k in Target.SETTINGS} if before else None
+    new = {k: now.get(k) for k in Target.SETTINGS} if now else None
     if was != new:
         raise FlowsimError(f"--resume must continue the same run: target was {was!r}, now {new!r}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -55,15 +56,13 @@ class Target:
     level: float = TARGET_LEVEL
     judged_from: int = JUDGED_FROM  # no stop judged on fewer replications (unless the maximum)
 
+    # The stopping rule as the manifest records it; a run resumes only under the same.
+    SETTINGS: ClassVar[tuple[str, ...]] = (
+        "ci", "metric", "level", "min_replications", "max_replications", "judged_from",
+    )  # fmt: skip
+
     def settings(self) -> dict:
-        return {
-            "ci": self.ci,
-            "metric": self.metric,
-            "level": self.level,
-            "min_replications": self.min_replications,
-            "max_replications": self.max_replications,
-            "judged_from": self.judged_from,
-        }
+        return {name: getattr(self, name) for name in self.SETTINGS}
 
 
 def metric_names(scenario: Scenario) -> list[str]:
